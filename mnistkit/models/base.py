@@ -1,0 +1,266 @@
+"""The protocol every mnistkit model follows, and how a model declares its settings.
+
+Every model is a scikit-learn classifier: ``__init__`` stores keyword hyperparameters unchanged,
+``fit`` returns ``self``, ``partial_fit`` trains one more epoch, ``predict_proba`` gives ``(n, 10)``
+probabilities and learned state ends in ``_``. Inputs are images in MNIST's convention: shape
+``(n, 28, 28)`` or ``(n, 784)``, intensities 0-255. Each model scales them its own way.
+
+Each model lists its hyperparameters once, as ``Hyperparameter`` declarations; the Train page's
+widgets, the command line's ``--set key=value`` and the validation below are all made from them.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin
+
+N_PIXELS = 28 * 28
+CLASSES = np.arange(10)
+
+
+class HyperparameterError(ValueError):
+    """A hyperparameter value outside what its model declares."""
+
+
+class InputShapeError(ValueError):
+    """Images that are not a batch of 28x28 digits."""
+
+
+class NotTrainedError(ValueError):
+    """A model asked to predict before it was trained."""
+
+
+@dataclass(frozen=True)
+class Hyperparameter:
+    """One setting a learner can change: its kind, valid range, default and a line of help."""
+
+    name: str
+    kind: str  # "int", "float", "choice", "bool" or "layers" (a tuple of layer widths)
+    default: Any
+    help: str
+    low: float | None = None  # inclusive; for "layers", the bounds of each layer's width
+    high: float | None = None
+    options: tuple = ()  # the allowed values of a "choice"
+    log: bool = False  # a slider on a log scale (learning rates)
+    max_layers: int = 4  # for "layers"
+    label: str = ""  # what a screen calls it; defaults to the name in words
+
+    @property
+    def title(self) -> str:
+        return self.label or self.name.replace("_", " ").capitalize()
+
+    def validate(self, value: Any) -> Any:
+        """Return ``value`` in its canonical type, or raise ``HyperparameterError`` saying why."""
+        if self.kind == "choice":
+            if value not in self.options:
+                allowed = ", ".join(str(option) for option in self.options)
+                raise HyperparameterError(f"{self.name} must be one of {allowed}; got {value!r}.")
+            return value
+        if self.kind == "bool":
+            if not isinstance(value, bool | np.bool_):
+                raise HyperparameterError(f"{self.name} must be true or false; got {value!r}.")
+            return bool(value)
+        if self.kind == "layers":
+            return self._validate_layers(value)
+        if self.kind == "int":
+            if isinstance(value, bool) or not isinstance(value, int | np.integer):
+                raise HyperparameterError(f"{self.name} must be a whole number; got {value!r}.")
+            value = int(value)
+        elif self.kind == "float":
+            if isinstance(value, bool) or not isinstance(value, int | float | np.number):
+                raise HyperparameterError(f"{self.name} must be a number; got {value!r}.")
+            value = float(value)
+            if not math.isfinite(value):
+                raise HyperparameterError(f"{self.name} must be a finite number; got {value!r}.")
+        else:
+            raise HyperparameterError(f"{self.name} has an unknown kind {self.kind!r}.")
+        self._check_range(value, self.name)
+        return value
+
+    def parse(self, text: str) -> Any:
+        """Read a value typed as text (command line, URL) and validate it."""
+        text = text.strip()
+        try:
+            if self.kind == "int":
+                value: Any = int(text)
+            elif self.kind == "float":
+                value = float(text)
+            elif self.kind == "bool":
+                lowered = text.lower()
+                if lowered not in {"true", "false", "1", "0", "yes", "no"}:
+                    raise ValueError(text)
+                value = lowered in {"true", "1", "yes"}
+            elif self.kind == "layers":
+                value = tuple(int(part) for part in text.replace(",", "-").split("-") if part)
+            else:
+                matches = [option for option in self.options if str(option) == text]
+                value = matches[0] if matches else text
+        except ValueError:
+            raise HyperparameterError(
+                f"{self.name} could not be read from {text!r}: expected {self.describe_range()}."
+            ) from None
+        return self.validate(value)
+
+    def format(self, value: Any) -> str:
+        """The inverse of ``parse``: a value as text."""
+        if self.kind == "layers":
+            return "-".join(str(width) for width in value)
+        if self.kind == "bool":
+            return "true" if value else "false"
+        return str(value)
+
+    def describe_range(self) -> str:
+        if self.kind == "choice":
+            return "one of " + ", ".join(str(option) for option in self.options)
+        if self.kind == "bool":
+            return "true or false"
+        if self.kind == "layers":
+            return (
+                f"1 to {self.max_layers} layer widths like 128-64, "
+                f"each from {self.low:g} to {self.high:g}"
+            )
+        kind = "a whole number" if self.kind == "int" else "a number"
+        return f"{kind} from {self.low:g} to {self.high:g}"
+
+    def _check_range(self, value: float, what: str) -> None:
+        if (self.low is not None and value < self.low) or (
+            self.high is not None and value > self.high
+        ):
+            raise HyperparameterError(
+                f"{what} must be from {self.low:g} to {self.high:g}; got {value:g}."
+            )
+
+    def _validate_layers(self, value: Any) -> tuple[int, ...]:
+        if isinstance(value, int | np.integer) and not isinstance(value, bool):
+            value = (value,)
+        if not isinstance(value, tuple | list) or not value:
+            raise HyperparameterError(
+                f"{self.name} must be a list of layer widths like 128-64; got {value!r}."
+            )
+        if len(value) > self.max_layers:
+            raise HyperparameterError(
+                f"{self.name} allows at most {self.max_layers} hidden layers; got {len(value)}."
+            )
+        widths = []
+        for width in value:
+            if isinstance(width, bool) or not isinstance(width, int | np.integer):
+                raise HyperparameterError(
+                    f"{self.name} must hold whole numbers of units; got {width!r}."
+                )
+            self._check_range(int(width), f"each layer of {self.name}")
+            widths.append(int(width))
+        return tuple(widths)
+
+
+@dataclass(frozen=True)
+class Preset:
+    """A named set of settings: model hyperparameters plus the run settings that go with them."""
+
+    name: str
+    description: str
+    hyperparameters: Mapping[str, Any] = field(default_factory=dict)
+    train_size: int | None = None  # None: the whole training set
+    epochs: int | None = None  # None: the model's declared default
+    validation_share: float | None = None  # None: the run's default
+
+
+class DigitClassifier(ClassifierMixin, BaseEstimator):
+    """Shared behaviour of every model in the zoo (see the module docstring)."""
+
+    family: ClassVar[str] = ""  # registry name, e.g. "scratch-linear"
+    display_name: ClassVar[str] = ""  # e.g. "Linear net (NumPy)"
+    summary: ClassVar[str] = ""  # one sentence for a learner
+    hyperparameters: ClassVar[tuple[Hyperparameter, ...]] = ()
+    presets: ClassVar[dict[str, Preset]] = {}
+
+    # --- declaration helpers -------------------------------------------------------------------
+
+    @classmethod
+    def declaration(cls, name: str) -> Hyperparameter:
+        for hyperparameter in cls.hyperparameters:
+            if hyperparameter.name == name:
+                return hyperparameter
+        known = ", ".join(h.name for h in cls.hyperparameters)
+        raise HyperparameterError(
+            f"{cls.display_name} has no setting called {name!r}; its settings are {known}."
+        )
+
+    @classmethod
+    def defaults(cls) -> dict[str, Any]:
+        return {h.name: h.default for h in cls.hyperparameters}
+
+    @classmethod
+    def validate_hyperparameters(cls, values: Mapping[str, Any]) -> dict[str, Any]:
+        """Check every value against its declaration; unknown names are refused too."""
+        return {name: cls.declaration(name).validate(value) for name, value in values.items()}
+
+    def _validated_params(self) -> dict[str, Any]:
+        declared = {h.name for h in self.hyperparameters}
+        params = {k: v for k, v in self.get_params().items() if k in declared}
+        return self.validate_hyperparameters(params)
+
+    # --- the protocol --------------------------------------------------------------------------
+
+    def fit(self, X, y):
+        """Train from scratch for ``self.epochs`` epochs; returns ``self``."""
+        self._reset()
+        for _ in range(self._validated_params()["epochs"]):
+            self.partial_fit(X, y)
+        return self
+
+    def partial_fit(self, X, y, classes=None):  # noqa: ARG002 - scikit-learn's signature
+        """Train one more epoch over ``X``; returns ``self``."""
+        raise NotImplementedError
+
+    def predict_proba(self, X) -> np.ndarray:
+        raise NotImplementedError
+
+    def predict(self, X) -> np.ndarray:
+        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+
+    def _reset(self) -> None:
+        """Forget everything learned, so that the next ``partial_fit`` starts afresh."""
+        for name in [k for k in vars(self) if k.endswith("_") and not k.startswith("__")]:
+            delattr(self, name)
+
+    def describe(self) -> str:
+        """A short human name for this configuration, e.g. ``Keras MLP 128-128``."""
+        return self.display_name
+
+    def count_parameters(self) -> int:
+        """How many numbers the trained model learned."""
+        raise NotImplementedError
+
+    # --- helpers for subclasses ----------------------------------------------------------------
+
+    @staticmethod
+    def _images(X) -> np.ndarray:
+        """``X`` as an ``(n, 784)`` float32 array of 0-255 intensities."""
+        array = np.asarray(X)
+        if array.ndim == 3 and array.shape[1:] == (28, 28):
+            array = array.reshape(len(array), N_PIXELS)
+        if array.ndim != 2 or array.shape[1] != N_PIXELS:
+            raise InputShapeError(
+                f"Expected digit images of shape (n, 28, 28) or (n, 784); got {array.shape}."
+            )
+        if not np.issubdtype(array.dtype, np.number):
+            raise InputShapeError(f"Expected pixel numbers; got values of type {array.dtype}.")
+        return array.astype(np.float32, copy=False)
+
+    @staticmethod
+    def _labels(y, n: int) -> np.ndarray:
+        labels = np.asarray(y)
+        if labels.shape != (n,):
+            raise InputShapeError(f"Expected {n} labels, one per image; got shape {labels.shape}.")
+        if not np.issubdtype(labels.dtype, np.integer) or labels.min() < 0 or labels.max() > 9:
+            raise InputShapeError("Labels must be whole numbers from 0 to 9.")
+        return labels.astype(np.int64)
+
+    def _check_trained(self) -> None:
+        if not hasattr(self, "classes_"):
+            raise NotTrainedError(f"This {self.display_name} has not been trained yet.")

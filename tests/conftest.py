@@ -1,0 +1,65 @@
+"""Shared fixtures: the real MNIST file and the browser.
+
+A test that needs MNIST or Chromium fails in CI (``CI`` set) when they are missing, and is
+skipped with a reason elsewhere, so a developer without them can still run the rest.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+IN_CI = os.environ.get("CI", "").lower() not in {"", "0", "false"}
+
+
+def require(condition: bool, reason: str) -> None:
+    """Fail in CI, skip with ``reason`` elsewhere, when ``condition`` does not hold."""
+    if condition:
+        return
+    if IN_CI:
+        pytest.fail(f"{reason} (CI must provide it)")
+    pytest.skip(reason)
+
+
+def mnist_npz_path() -> Path:
+    return Path(os.environ.get("MNIST_NPZ") or ROOT.parent / "shared" / "data" / "mnist.npz")
+
+
+@pytest.fixture(scope="session")
+def mnist_path() -> Path:
+    path = mnist_npz_path()
+    require(path.is_file(), f"real MNIST not found at {path}; set MNIST_NPZ")
+    return path
+
+
+@pytest.fixture(scope="session")
+def idx_dir(mnist_path: Path) -> Path:
+    """The folder holding the original t10k IDX files, next to mnist.npz."""
+    folder = mnist_path.parent / "idx"
+    require(folder.is_dir(), f"original IDX files not found in {folder}")
+    return folder
+
+
+@pytest.fixture(scope="session")
+def mnist(mnist_path: Path):
+    """The full data set, loaded once for the whole session."""
+    from mnistkit.data import load_mnist
+
+    return load_mnist(mnist_path)
+
+
+@pytest.fixture(scope="session")
+def chromium() -> str:
+    path = shutil.which("chromium")
+    require(path is not None, "Debian's chromium is not installed (apt-get install chromium)")
+    return path
+
+
+@pytest.fixture
+def rng() -> np.random.Generator:
+    return np.random.default_rng(0)
