@@ -35,6 +35,20 @@ class NotTrainedError(ValueError):
     """A model asked to predict before it was trained."""
 
 
+class TrainingDiverged(ValueError):
+    """Training whose loss became infinite or NaN: the weights are useless and no model is kept."""
+
+    @classmethod
+    def at(cls, epoch: int, loss: float, learning_rate: float | None = None) -> TrainingDiverged:
+        """The error for a loss that stopped being a finite number at ``epoch``."""
+        what = "not a number (NaN)" if math.isnan(loss) else "infinite"
+        rate = "" if learning_rate is None else f" ({learning_rate:g})"
+        return cls(
+            f"Training diverged: the loss became {what} at epoch {epoch}. "
+            f"The learning rate{rate} is probably too high; try a smaller one."
+        )
+
+
 @dataclass(frozen=True)
 class Hyperparameter:
     """One setting a learner can change: its kind, valid range, default and a line of help."""
@@ -157,6 +171,13 @@ class Hyperparameter:
         return tuple(widths)
 
 
+def dense_parameter_count(hidden_layers: tuple[int, ...]) -> int:
+    """Weights and biases of dense layers from the 784 pixels through ``hidden_layers`` to 10."""
+    widths = [N_PIXELS, *hidden_layers, 10]
+    pairs = zip(widths[:-1], widths[1:], strict=True)
+    return sum(fan_in * fan_out + fan_out for fan_in, fan_out in pairs)
+
+
 @dataclass(frozen=True)
 class Preset:
     """A named set of settings: model hyperparameters plus the run settings that go with them."""
@@ -221,7 +242,8 @@ class DigitClassifier(ClassifierMixin, BaseEstimator):
         raise NotImplementedError
 
     def predict(self, X) -> np.ndarray:
-        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+        probabilities = self.predict_proba(X)  # checks that the model is trained
+        return self.classes_[np.argmax(probabilities, axis=1)]
 
     def _reset(self) -> None:
         """Forget everything learned, so that the next ``partial_fit`` starts afresh."""
@@ -239,8 +261,8 @@ class DigitClassifier(ClassifierMixin, BaseEstimator):
     # --- helpers for subclasses ----------------------------------------------------------------
 
     @staticmethod
-    def _images(X) -> np.ndarray:
-        """``X`` as an ``(n, 784)`` float32 array of 0-255 intensities."""
+    def _images(X, dtype=np.float32) -> np.ndarray:
+        """``X`` as an ``(n, 784)`` array of 0-255 intensities (in ``dtype``; None keeps it)."""
         array = np.asarray(X)
         if array.ndim == 3 and array.shape[1:] == (28, 28):
             array = array.reshape(len(array), N_PIXELS)
@@ -250,13 +272,15 @@ class DigitClassifier(ClassifierMixin, BaseEstimator):
             )
         if not np.issubdtype(array.dtype, np.number):
             raise InputShapeError(f"Expected pixel numbers; got values of type {array.dtype}.")
-        return array.astype(np.float32, copy=False)
+        return array if dtype is None else array.astype(dtype, copy=False)
 
     @staticmethod
     def _labels(y, n: int) -> np.ndarray:
         labels = np.asarray(y)
         if labels.shape != (n,):
             raise InputShapeError(f"Expected {n} labels, one per image; got shape {labels.shape}.")
+        if n == 0:
+            raise InputShapeError("Training needs at least one image.")
         if not np.issubdtype(labels.dtype, np.integer) or labels.min() < 0 or labels.max() > 9:
             raise InputShapeError("Labels must be whole numbers from 0 to 9.")
         return labels.astype(np.int64)
@@ -264,3 +288,26 @@ class DigitClassifier(ClassifierMixin, BaseEstimator):
     def _check_trained(self) -> None:
         if not hasattr(self, "classes_"):
             raise NotTrainedError(f"This {self.display_name} has not been trained yet.")
+
+    def _record_loss(self, loss: float) -> None:
+        """Add an epoch's mean loss to ``loss_curve_``; raise ``TrainingDiverged`` if not finite."""
+        self.loss_curve_.append(float(loss))
+        if not math.isfinite(loss):
+            learning_rate = getattr(self, "learning_rate", None)
+            raise TrainingDiverged.at(len(self.loss_curve_), loss, learning_rate)
+
+    def _seed(self) -> int | None:
+        """``random_state`` checked: a whole number from 0 up, or None for a fresh random start."""
+        seed = getattr(self, "random_state", None)
+        if seed is None:
+            return None
+        if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
+            raise HyperparameterError(
+                f"random_state must be a whole number from 0 up, or None; got {seed!r}."
+            )
+        return int(seed)
+
+    def _epoch_rng(self, epoch: int) -> np.random.Generator:
+        """The random numbers of one epoch: fixed by ``random_state``, different every epoch."""
+        seed = self._seed()
+        return np.random.default_rng(None if seed is None else [seed, epoch])

@@ -1,0 +1,176 @@
+"""How well a trained model reads the test digits: accuracy, confusion, per-class scores, mistakes.
+
+Everything here works on the test split, which training never sees. ``evaluate`` runs the model
+once over all the test digits and keeps what every screen needs; the small functions after it
+read from that result without running the model again.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
+
+from mnistkit.models.base import CLASSES, InputShapeError
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """A model's answers on a set of test digits, and the scores made from them."""
+
+    accuracy: float  # share of digits read correctly, 0..1
+    confusion: np.ndarray  # (10, 10) counts; rows: true digit, columns: predicted digit
+    precision: np.ndarray  # (10,) of the digits predicted as d, the share that were d
+    recall: np.ndarray  # (10,) of the digits that were d, the share predicted as d
+    f1: np.ndarray  # (10,) harmonic mean of precision and recall
+    support: np.ndarray  # (10,) how many test digits of each class
+    labels: np.ndarray  # (n,) the true digits
+    predictions: np.ndarray  # (n,) the model's answers
+    probabilities: np.ndarray  # (n, 10) how sure the model was of each digit
+    latency_ms: float  # mean milliseconds per digit when predicting the whole batch
+
+    @property
+    def confidences(self) -> np.ndarray:
+        """How sure the model was of each answer (the largest probability)."""
+        return self.probabilities.max(axis=1)
+
+    @property
+    def n_digits(self) -> int:
+        return len(self.labels)
+
+    @property
+    def n_correct(self) -> int:
+        return int(np.trace(self.confusion))
+
+
+@dataclass(frozen=True)
+class Mistake:
+    """One test digit the model got wrong."""
+
+    index: int  # position in the test split
+    true: int
+    predicted: int
+    confidence: float  # the probability the model gave its wrong answer
+
+
+def evaluate(model: Any, images: np.ndarray, labels: np.ndarray) -> Evaluation:
+    """Run ``model`` over ``images`` once and score its answers against ``labels``."""
+    labels = _check_labels(images, labels)
+    started = time.perf_counter()
+    probabilities = np.asarray(model.predict_proba(images), dtype=np.float64)
+    seconds = time.perf_counter() - started
+    classes = np.asarray(getattr(model, "classes_", CLASSES))
+    predictions = classes[np.argmax(probabilities, axis=1)].astype(np.int64)
+    precision, recall, f1, support = precision_recall_fscore_support(
+        labels, predictions, labels=CLASSES, zero_division=0
+    )
+    return Evaluation(
+        accuracy=float(np.mean(predictions == labels)),
+        confusion=_frozen(confusion_matrix(labels, predictions, labels=CLASSES)),
+        precision=_frozen(precision),
+        recall=_frozen(recall),
+        f1=_frozen(f1),
+        support=_frozen(support),
+        labels=_frozen(labels),
+        predictions=_frozen(predictions),
+        probabilities=_frozen(probabilities),
+        latency_ms=1000 * seconds / len(labels),
+    )
+
+
+def evaluate_dataset(trained: Any, dataset: Any) -> Evaluation:
+    """Evaluate a ``TrainedModel`` on the test split of a ``Dataset``."""
+    return evaluate(trained.model, dataset.x_test, dataset.y_test)
+
+
+def mistakes(evaluation: Evaluation, limit: int | None = None) -> list[Mistake]:
+    """The digits the model got wrong, the most confident mistakes first."""
+    wrong = np.flatnonzero(evaluation.predictions != evaluation.labels)
+    confidences = evaluation.confidences
+    # A stable sort on the negated confidence keeps test-set order among equal confidences.
+    ordered = wrong[np.argsort(-confidences[wrong], kind="stable")][:limit]
+    return [
+        Mistake(
+            index=int(index),
+            true=int(evaluation.labels[index]),
+            predicted=int(evaluation.predictions[index]),
+            confidence=float(confidences[index]),
+        )
+        for index in ordered
+    ]
+
+
+def cell(evaluation: Evaluation, true: int, predicted: int) -> np.ndarray:
+    """Indices of the test digits behind one confusion-matrix cell, most confident first."""
+    for name, digit in (("true", true), ("predicted", predicted)):
+        if (
+            isinstance(digit, bool)
+            or not isinstance(digit, int | np.integer)
+            or not 0 <= digit <= 9
+        ):
+            raise ValueError(f"The {name} digit must be a whole number from 0 to 9; got {digit!r}.")
+    inside = np.flatnonzero((evaluation.labels == true) & (evaluation.predictions == predicted))
+    return inside[np.argsort(-evaluation.confidences[inside], kind="stable")]
+
+
+def per_class_table(evaluation: Evaluation) -> list[dict[str, float | int]]:
+    """One row per digit: how many test digits, how many right, precision, recall and F1."""
+    return [
+        {
+            "digit": int(digit),
+            "support": int(evaluation.support[digit]),
+            "correct": int(evaluation.confusion[digit, digit]),
+            "precision": float(evaluation.precision[digit]),
+            "recall": float(evaluation.recall[digit]),
+            "f1": float(evaluation.f1[digit]),
+        }
+        for digit in CLASSES
+    ]
+
+
+def single_digit_latency_ms(model: Any, image: Any, repeats: int = 50) -> float:
+    """Median milliseconds to read one drawn digit, preprocessing included.
+
+    ``image`` is what a user hands over: PNG bytes, a path, a PIL image or a pixel array. The
+    first call is made before timing starts, so one-off set-up (Keras compiling its graph) is
+    left out.
+    """
+    if repeats < 1:
+        raise ValueError(f"repeats must be at least 1; got {repeats}.")
+    _read_one(model, image)
+    timings = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        _read_one(model, image)
+        timings.append(time.perf_counter() - started)
+    return 1000 * float(np.median(timings))
+
+
+def _read_one(model: Any, image: Any) -> np.ndarray:
+    from mnistkit.preprocess import read_image, to_mnist
+
+    if isinstance(image, bytes | str) or hasattr(image, "__fspath__") or hasattr(image, "read"):
+        image = read_image(image)
+    return model.predict_proba(to_mnist(image)[np.newaxis])
+
+
+def _check_labels(images: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    labels = np.asarray(labels)
+    if labels.ndim != 1 or len(labels) != len(images):
+        raise InputShapeError(
+            f"Expected one label per image ({len(images)}); got labels of shape {labels.shape}."
+        )
+    if len(labels) == 0:
+        raise InputShapeError("There are no test digits to evaluate on.")
+    if not np.issubdtype(labels.dtype, np.integer) or labels.min() < 0 or labels.max() > 9:
+        raise InputShapeError("Labels must be whole numbers from 0 to 9.")
+    return labels.astype(np.int64)
+
+
+def _frozen(array: np.ndarray) -> np.ndarray:
+    array = np.array(array)  # a private copy, so freezing it cannot affect the caller
+    array.flags.writeable = False
+    return array

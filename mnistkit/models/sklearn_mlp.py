@@ -1,0 +1,153 @@
+"""A multi-layer perceptron from scikit-learn, trained one epoch at a time so progress can show."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from sklearn.neural_network import MLPClassifier
+from threadpoolctl import threadpool_limits
+
+from mnistkit.models.base import (
+    CLASSES,
+    DigitClassifier,
+    Hyperparameter,
+    dense_parameter_count,
+)
+
+# Training uses one BLAS thread. With two, an epoch is about 20% faster on an idle two-core
+# machine but twice as slow when another program keeps one core busy (a second visitor training,
+# the test suite): OpenBLAS's threads wait for each other at every small matrix product.
+
+
+class SklearnMLP(DigitClassifier):
+    """scikit-learn's ``MLPClassifier`` behind the mnistkit protocol; it sees pixels as 0-1."""
+
+    family = "sklearn-mlp"
+    display_name = "scikit-learn MLP"
+    summary = (
+        "A multi-layer perceptron from scikit-learn: hidden layers of units between the pixels "
+        "and the ten outputs, trained with backpropagation."
+    )
+    hyperparameters = (
+        Hyperparameter(
+            "hidden_layers",
+            "layers",
+            (256,),
+            "Units in each hidden layer, e.g. 256 or 128-64.",
+            low=1,
+            high=1024,
+        ),
+        Hyperparameter(
+            "activation",
+            "choice",
+            "relu",
+            "What each hidden unit applies to its weighted sum.",
+            options=("relu", "tanh", "logistic"),
+        ),
+        Hyperparameter(
+            "solver",
+            "choice",
+            "adam",
+            "adam adapts the step size of every weight; sgd is plain stochastic gradient descent "
+            "with momentum.",
+            options=("adam", "sgd"),
+        ),
+        Hyperparameter(
+            "learning_rate",
+            "float",
+            1e-3,
+            "How far each update moves the weights; too far and the loss blows up.",
+            low=1e-6,
+            high=10.0,
+            log=True,
+        ),
+        Hyperparameter(
+            "alpha",
+            "float",
+            1e-4,
+            "L2 penalty: how strongly large weights are discouraged.",
+            low=1e-8,
+            high=1.0,
+            log=True,
+            label="L2 penalty (alpha)",
+        ),
+        Hyperparameter(
+            "batch_size", "int", 128, "Images averaged per weight update.", low=1, high=1024
+        ),
+        Hyperparameter("epochs", "int", 12, "Passes over the training images.", low=1, high=100),
+    )
+    presets = {}
+
+    def __init__(
+        self,
+        *,
+        hidden_layers=(256,),
+        activation="relu",
+        solver="adam",
+        learning_rate=1e-3,
+        alpha=1e-4,
+        batch_size=128,
+        epochs=12,
+        random_state=None,
+    ):
+        self.hidden_layers = hidden_layers
+        self.activation = activation
+        self.solver = solver
+        self.learning_rate = learning_rate
+        self.alpha = alpha
+        self.batch_size = batch_size
+        self.epochs = epochs
+        self.random_state = random_state
+
+    def partial_fit(self, X, y, classes=None):  # noqa: ARG002 - scikit-learn's signature
+        """Train one more epoch over ``X``; returns ``self``."""
+        settings = self._validated_params()
+        images = self._scale(X)
+        labels = self._labels(y, len(images))
+        first_epoch = not hasattr(self, "estimator_")
+        if first_epoch:
+            self.estimator_ = MLPClassifier(
+                hidden_layer_sizes=settings["hidden_layers"],
+                activation=settings["activation"],
+                solver=settings["solver"],
+                learning_rate_init=settings["learning_rate"],
+                alpha=settings["alpha"],
+                batch_size=min(settings["batch_size"], len(images)),
+            )
+            self.classes_ = np.arange(10)
+            self.loss_curve_ = []
+        # scikit-learn re-seeds from random_state at every partial_fit call, so every epoch gets
+        # its own seed: a different shuffle each epoch, the same ones on every run.
+        seed = self._epoch_rng(len(self.loss_curve_)).integers(2**31)
+        self.estimator_.set_params(random_state=int(seed))
+        with (
+            threadpool_limits(limits=1, user_api="blas"),  # see the note above the class
+            np.errstate(over="ignore", invalid="ignore", divide="ignore"),
+        ):
+            try:
+                classes = CLASSES if first_epoch else None
+                self.estimator_.partial_fit(images, labels, classes=classes)
+            except ValueError as error:
+                if "non-finite" not in str(error):
+                    raise
+                loss = math.inf  # scikit-learn refuses weights that became infinite or NaN
+            else:
+                loss = self.estimator_.loss_curve_[-1]
+        self._record_loss(loss)
+        return self
+
+    def predict_proba(self, X) -> np.ndarray:
+        self._check_trained()
+        return self.estimator_.predict_proba(self._scale(X))
+
+    def describe(self) -> str:
+        layers = self.declaration("hidden_layers")
+        return f"{self.display_name} {layers.format(layers.validate(self.hidden_layers))}"
+
+    def count_parameters(self) -> int:
+        return dense_parameter_count(self.declaration("hidden_layers").validate(self.hidden_layers))
+
+    def _scale(self, X) -> np.ndarray:
+        """Pixels as float32 from 0 to 1."""
+        return self._images(X) / np.float32(255)

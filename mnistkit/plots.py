@@ -1,0 +1,207 @@
+"""Plotly figures and display images built from data; nothing here knows about a screen.
+
+Digits are drawn as dark ink on a light page (pixel value 255 dark, 0 white), the way a learner
+writes them, while the numbers stay MNIST's own: 0 is background, 255 is full ink.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+DIGITS = list(range(10))
+INK = "#2f4b6e"  # the calm blue of the theme
+MISTAKE = "#b5533c"
+FONT = {"family": "sans-serif", "size": 13}
+
+
+def display_image(image: np.ndarray, size: int = 112) -> np.ndarray:
+    """A 28x28 digit enlarged with sharp pixels, dark ink on white, ready for ``st.image``."""
+    pixels = np.asarray(image, dtype=np.uint8)
+    factor = max(1, size // pixels.shape[0])
+    return 255 - np.kron(pixels, np.ones((factor, factor), dtype=np.uint8))
+
+
+def class_averages(images: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """The mean image of each digit 0-9, shape ``(10, 28, 28)`` as uint8 (blank if absent)."""
+    averages = np.zeros((10, 28, 28), dtype=np.uint8)
+    for digit in DIGITS:
+        members = images[labels == digit]
+        if len(members):
+            averages[digit] = np.rint(members.mean(axis=0, dtype=np.float64)).astype(np.uint8)
+    return averages
+
+
+def pixel_matrix_text(image: np.ndarray) -> str:
+    """The 28x28 pixel values as aligned rows of numbers, like NumPy prints an image."""
+    return "\n".join(" ".join(f"{int(value):3d}" for value in row) for row in np.asarray(image))
+
+
+def _layout(figure: go.Figure, height: int, **extra) -> go.Figure:
+    figure.update_layout(
+        height=height,
+        margin={"l": 10, "r": 10, "t": 40, "b": 10},
+        font=FONT,
+        paper_bgcolor="rgba(0,0,0,0)",
+        plot_bgcolor="rgba(0,0,0,0)",
+        **extra,
+    )
+    return figure
+
+
+def pixel_figure(image: np.ndarray, title: str = "", show_values: bool = True) -> go.Figure:
+    """One digit as a 28x28 grid of pixels, each with its value written on it."""
+    values = np.asarray(image, dtype=np.int64)
+    text = np.where(values > 0, values.astype(str), "")  # blank paper stays quiet
+    figure = go.Figure(
+        go.Heatmap(
+            z=values,
+            text=text if show_values else None,
+            texttemplate="%{text}" if show_values else None,
+            textfont={"size": 8},
+            colorscale=[[0, "#ffffff"], [1, "#1f2a36"]],
+            zmin=0,
+            zmax=255,
+            showscale=False,
+            xgap=1,
+            ygap=1,
+            hovertemplate="row %{y}, column %{x}: %{z}<extra></extra>",
+        )
+    )
+    figure.update_xaxes(title="Pixel column", side="top", constrain="domain", showgrid=False)
+    figure.update_yaxes(
+        title="Pixel row", autorange="reversed", scaleanchor="x", constrain="domain", showgrid=False
+    )
+    _layout(figure, 640 if show_values else 380, title=title)
+    return figure.update_layout(plot_bgcolor="#e8e6df")  # the gaps between pixels
+
+
+def count_figure(labels: np.ndarray) -> go.Figure:
+    """How many images of each digit: a bar per digit."""
+    counts = np.bincount(np.asarray(labels, dtype=np.int64), minlength=10)[:10]
+    figure = go.Figure(
+        go.Bar(
+            x=DIGITS,
+            y=counts,
+            marker_color=INK,
+            text=[f"{count:,}" for count in counts],
+            textposition="outside",
+            hovertemplate="digit %{x}: %{y:,} images<extra></extra>",
+        )
+    )
+    figure.update_xaxes(title="Digit", tickmode="array", tickvals=DIGITS)
+    figure.update_yaxes(title="Training images (count)", range=[0, counts.max() * 1.15 + 1])
+    return _layout(figure, 320)
+
+
+def training_figure(history: Sequence[dict]) -> go.Figure:
+    """Loss and accuracy after each epoch, side by side."""
+    epochs = list(range(1, len(history) + 1))
+    figure = make_subplots(rows=1, cols=2, subplot_titles=("Training loss", "Accuracy"))
+    figure.add_trace(
+        go.Scatter(x=epochs, y=[row["loss"] for row in history], name="loss", line_color=INK),
+        row=1,
+        col=1,
+    )
+    for key, name, color in (
+        ("train_accuracy", "training digits", INK),
+        ("validation_accuracy", "held-out digits", MISTAKE),
+    ):
+        values = [row.get(key) for row in history]
+        if any(value is not None for value in values):
+            percents = [None if value is None else 100 * value for value in values]
+            figure.add_trace(
+                go.Scatter(x=epochs, y=percents, name=name, line_color=color), row=1, col=2
+            )
+    figure.update_xaxes(title="Epoch", tickmode="linear", dtick=max(1, len(epochs) // 10))
+    figure.update_yaxes(title="Mean loss", row=1, col=1)
+    figure.update_yaxes(title="Accuracy (%)", row=1, col=2)
+    return _layout(figure, 320, legend={"orientation": "h", "y": -0.25})
+
+
+def confusion_figure(confusion: np.ndarray, selected: tuple[int, int] | None = None) -> go.Figure:
+    """The confusion matrix as a labelled heatmap whose cells can be clicked.
+
+    ``selected`` (true digit, predicted digit) gets a frame around its cell.
+    """
+    counts = np.asarray(confusion, dtype=np.int64)
+    true_digits, predicted_digits = np.meshgrid(DIGITS, DIGITS, indexing="ij")
+    figure = go.Figure(
+        go.Heatmap(
+            z=np.log10(1 + counts),
+            x=DIGITS,
+            y=DIGITS,
+            text=counts.tolist(),
+            texttemplate="%{text}",
+            colorscale=[[0, "#ffffff"], [0.35, "#c9d6e6"], [1, INK]],
+            showscale=False,
+            hoverinfo="skip",
+        )
+    )
+    # Plotly heatmaps send no selection events, so an invisible marker sits on each cell.
+    figure.add_trace(
+        go.Scatter(
+            x=predicted_digits.ravel(),
+            y=true_digits.ravel(),
+            mode="markers",
+            marker={"symbol": "square", "size": 30, "color": "rgba(0,0,0,0)"},
+            customdata=counts.ravel().tolist(),
+            hovertemplate="true %{y}, predicted %{x}: %{customdata} digits<extra></extra>",
+            selected={"marker": {"opacity": 1}},
+            unselected={"marker": {"opacity": 1}},
+            showlegend=False,
+        )
+    )
+    ticks = {"tickmode": "array", "tickvals": DIGITS, "showgrid": False, "zeroline": False}
+    figure.update_xaxes(title="Predicted digit", side="top", **ticks)
+    figure.update_yaxes(title="True digit", autorange="reversed", scaleanchor="x", **ticks)
+    if selected is not None:
+        true, predicted = selected
+        figure.add_shape(
+            type="rect",
+            x0=predicted - 0.5,
+            x1=predicted + 0.5,
+            y0=true - 0.5,
+            y1=true + 0.5,
+            line={"color": MISTAKE, "width": 3},
+        )
+    return _layout(figure, 460, clickmode="event+select", dragmode=False)
+
+
+def probability_figure(probabilities: np.ndarray) -> go.Figure:
+    """The model's confidence in each digit, the chosen one highlighted."""
+    percents = 100 * np.asarray(probabilities, dtype=np.float64).ravel()
+    best = int(np.argmax(percents))
+    colors = [INK if digit == best else "#a9b8cc" for digit in DIGITS]
+    figure = go.Figure(
+        go.Bar(
+            x=DIGITS,
+            y=percents,
+            marker_color=colors,
+            text=[f"{value:.0f}%" for value in percents],
+            textposition="outside",
+            hovertemplate="digit %{x}: %{y:.1f}%<extra></extra>",
+        )
+    )
+    figure.update_xaxes(title="Digit", tickmode="array", tickvals=DIGITS)
+    figure.update_yaxes(title="Probability (%)", range=[0, 115])
+    return _layout(figure, 280)
+
+
+def per_class_figure(precision, recall, f1) -> go.Figure:
+    """Precision, recall and F1 of each digit as grouped bars."""
+    figure = go.Figure()
+    for name, values, color in (
+        ("precision", precision, INK),
+        ("recall", recall, "#7f9cc0"),
+        ("F1", f1, MISTAKE),
+    ):
+        percents = 100 * np.asarray(values, dtype=np.float64)
+        figure.add_trace(go.Bar(x=DIGITS, y=percents, name=name, marker_color=color))
+    low = float(min(100 * np.min(np.asarray(v, dtype=np.float64)) for v in (precision, recall, f1)))
+    figure.update_xaxes(title="Digit", tickmode="array", tickvals=DIGITS)
+    figure.update_yaxes(title="Score (%)", range=[max(0.0, low - 5), 100])
+    return _layout(figure, 320, barmode="group", legend={"orientation": "h", "y": -0.25})
