@@ -1,0 +1,27 @@
+"""mnistkit's dashboard (`streamlit run app.py`): routes to the pages, draws the shared sidebar."""
+
+import streamlit as st
+
+from mnistkit.ui.memory import limit_allocator_arenas
+from mnistkit.ui.sidebar import show_sidebar
+
+limit_allocator_arenas()  # keeps the server's memory within small hosting plans
+
+st.set_page_config(page_title="mnistkit", page_icon=":material/draw:", layout="wide")
+
+pages = [
+    st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
+    st.Page(
+        "pages/data.py", title="Look at the digits", icon=":material/grid_on:", url_path="data"
+    ),
+    st.Page(
+        "pages/train.py", title="Train", icon=":material/model_training:", url_path="train"
+    ),
+    st.Page(
+        "pages/evaluate.py", title="Evaluate", icon=":material/fact_check:", url_path="evaluate"
+    ),
+    st.Page("pages/draw.py", title="Draw", icon=":material/draw:", url_path="draw"),
+]
+current = st.navigation(pages)
+show_sidebar(load_ready_made=current.url_path != "")  # the home page stays light
+current.run()

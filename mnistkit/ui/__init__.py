@@ -1,0 +1,1 @@
+"""The dashboard's shared pieces; the only part of mnistkit that imports streamlit."""

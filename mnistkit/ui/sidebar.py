@@ -1,0 +1,30 @@
+"""The sidebar every page shares: where the digits come from and which models are ready."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from mnistkit.ui import state
+from mnistkit.ui.data import current_dataset
+
+
+def show_sidebar(load_ready_made: bool = True) -> None:
+    """Show the data source and the visitor's models in the sidebar.
+
+    With ``load_ready_made=False`` (the home page) ready-made models are only counted, not
+    loaded, so that the first page stays quick: loading a Keras model imports Keras.
+    """
+    with st.sidebar:
+        st.caption("**Digits in use**")
+        st.caption(current_dataset().source)
+        st.caption("**Models in this session**")
+        entries = state.all_models(load_ready_made=load_ready_made)
+        for entry in entries:
+            st.caption(f"• {entry.label}")
+        waiting = not st.session_state.get(state.READY_MADE_SEEN_KEY)
+        files = state.ready_made_files(state.models_folder()) if waiting else []
+        if files:
+            plural = "s" if len(files) > 1 else ""
+            st.caption(f"• {len(files)} ready-made model{plural}, loaded when a page uses them")
+        if not entries and not files:
+            st.caption("None yet: train one on the Train page.")

@@ -1,0 +1,96 @@
+"""Evaluate: how well a model reads the 10,000 test digits it never saw while training."""
+
+import streamlit as st
+
+from mnistkit import plots
+from mnistkit.evaluation import mistakes, per_class_table
+from mnistkit.ui import state
+from mnistkit.ui.confusion import confusion_explorer
+from mnistkit.ui.data import current_dataset
+from mnistkit.ui.router import through_the_router
+from mnistkit.ui.widgets import digit_gallery, model_picker
+
+through_the_router()  # a page opened by its own address still gets app.py's sidebar
+
+dataset = current_dataset()
+
+st.title("Evaluate a model")
+st.write(
+    f"A model is judged on the {len(dataset.y_test):,} test digits, which it never saw while "
+    "learning. Here you see how many it reads correctly, which digits it mixes up, and the "
+    "mistakes it was surest about."
+)
+entry = model_picker("Model to evaluate")
+if entry is None:
+    st.info("There is no model to evaluate yet: train one first.", icon=":material/info:")
+    st.page_link("pages/train.py", label="Go to Train", icon=":material/model_training:")
+    st.stop()
+
+evaluation = state.evaluation_of(entry, dataset)
+trained = entry.trained
+accuracy, correct, speed, seconds = st.columns(4)
+accuracy.metric("Test accuracy", f"{100 * evaluation.accuracy:.1f}%")
+correct.metric(f"Read correctly (of {evaluation.n_digits:,})", f"{evaluation.n_correct:,}")
+speed.metric("Reading time (ms per digit)", f"{evaluation.latency_ms:.3f}")
+seconds.metric("Training time (s)", f"{trained.seconds:.1f}")
+
+st.subheader("Which digits does it mix up?")
+st.write(
+    "Each row holds the test digits of one true digit; each column, what the model answered. "
+    "The diagonal is right, everything else is a mistake. Click a cell to see its digits."
+)
+confusion_explorer(evaluation, dataset.x_test)
+
+st.subheader("Digit by digit")
+st.write(
+    "Precision: of the digits the model called 8, the share that were 8. "
+    "Recall: of the true 8s, the share it found. F1 combines the two."
+)
+chart, table = st.columns([3, 2])
+chart.plotly_chart(
+    plots.per_class_figure(evaluation.precision, evaluation.recall, evaluation.f1), width="stretch"
+)
+percent = st.column_config.NumberColumn(format="%.1f%%")
+table.dataframe(
+    [
+        {**row, **{key: 100 * row[key] for key in ("precision", "recall", "f1")}}
+        for row in per_class_table(evaluation)
+    ],
+    hide_index=True,
+    column_config={"precision": percent, "recall": percent, "f1": percent},
+)
+
+st.subheader("The surest mistakes")
+st.write(
+    "The wrong answers the model gave with most confidence. Some are sloppy handwriting, "
+    "some even carry a wrong label, and some show what the model has not learned."
+)
+worst = mistakes(evaluation, limit=24)
+digit_gallery(
+    dataset.x_test[[mistake.index for mistake in worst]],
+    [f"{m.true} read as {m.predicted} ({100 * m.confidence:.0f}%)" for m in worst],
+    size=84,
+)
+
+st.subheader("All your models side by side")
+rows = []
+for other in state.all_models():
+    scores = state.evaluation_of(other, dataset)
+    rows.append(
+        {
+            "model": other.label,
+            "test accuracy": 100 * scores.accuracy,
+            "mistakes": scores.n_digits - scores.n_correct,
+            "training time (s)": other.trained.seconds,
+            "reading time (ms per digit)": scores.latency_ms,
+        }
+    )
+st.dataframe(
+    rows,
+    hide_index=True,
+    column_config={
+        "test accuracy": percent,
+        "training time (s)": st.column_config.NumberColumn(format="%.1f"),
+        "reading time (ms per digit)": st.column_config.NumberColumn(format="%.3f"),
+    },
+)

@@ -1,0 +1,33 @@
+"""Train: choose a model and its settings, watch it learn, keep the result."""
+
+import streamlit as st
+
+from mnistkit.ui.controls import train_controls
+from mnistkit.ui.data import current_dataset
+from mnistkit.ui.router import through_the_router
+from mnistkit.ui.training import last_run, model_list, model_upload, run_training
+
+through_the_router()  # a page opened by its own address still gets app.py's sidebar
+
+dataset = current_dataset()
+
+st.title("Train a model")
+st.write(
+    "Pick a kind of network and its settings, then press Train. During each epoch the model "
+    "sees every training digit once and nudges its weights to make fewer mistakes; the chart "
+    "shows the loss (how wrong it is, lower is better) and the share of digits it gets right."
+)
+st.caption(
+    "Some training digits are held out each epoch to check the model on digits it is not "
+    "learning from; the final score comes from the separate test digits."
+)
+
+config = train_controls(len(dataset.y_train))
+if config is not None:
+    run_training(config)
+last_run()
+
+st.subheader("Your models")
+st.write("Every model you train stays here while this tab is open. Download one to keep it.")
+model_list()
+model_upload()

@@ -1,0 +1,204 @@
+"""The dashboard in a real browser: `streamlit run app.py` driven by Chromium through Playwright.
+
+Digits are drawn on the Draw page with the mouse, stroke by stroke, off-centre and at different
+sizes, and the model's answer is read back from the page. Screenshots of every page land in
+artifacts/screenshots/ (git-ignored) for a person to look at.
+"""
+
+from __future__ import annotations
+
+import re
+
+import playwright.sync_api as playwright_api  # a test dependency: missing, it fails loudly
+import pytest
+from browser_helpers import (
+    CANVAS,
+    PREDICTION,
+    clear_canvas,
+    click_plot_point,
+    digit_strokes,
+    draw,
+    error_texts,
+    launch,
+    screenshot,
+    streamlit_server,
+    wait_for_idle,
+)
+from conftest import ROOT
+
+pytestmark = pytest.mark.browser
+
+PAGES = {"home": "", "data": "data", "train": "train", "evaluate": "evaluate", "draw": "draw"}
+TITLES = {
+    "home": "How does a neural network read handwritten digits?",
+    "data": "Look at the digits",
+    "train": "Train a model",
+    "evaluate": "Evaluate a model",
+    "draw": "Draw a digit",
+}
+# (digit, centre x, centre y, height) in canvas pixels: off-centre, small and large.
+DRAWINGS = [
+    (7, 95, 110, 150),
+    (1, 200, 160, 110),
+    (0, 150, 150, 210),
+    (3, 110, 170, 120),
+    (2, 170, 110, 130),
+    (4, 120, 140, 170),
+]
+
+
+@pytest.fixture(scope="session")
+def ready_made_models(tmp_path_factory, mnist):
+    """A folder holding the Draw page's quick model, trained on all of MNIST, as a teacher would."""
+    from mnistkit import persistence
+    from mnistkit.training import train
+    from mnistkit.ui.training import quick_config
+
+    folder = tmp_path_factory.mktemp("ready-made")
+    trained = train(quick_config(), mnist)
+    assert trained.test_accuracy > 0.96
+    persistence.save(trained, folder / "teacher")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def full_server(chromium, mnist_path, ready_made_models):
+    environment = {"MNISTKIT_DATA": str(mnist_path), "MNISTKIT_MODELS_DIR": str(ready_made_models)}
+    with streamlit_server(environment, ROOT / "artifacts" / "server-full.log") as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def sample_server(chromium):
+    environment = {"MNISTKIT_DATA": "sample", "MNISTKIT_MODELS_DIR": ""}
+    with streamlit_server(environment, ROOT / "artifacts" / "server-sample.log") as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def browser(chromium):
+    with playwright_api.sync_playwright() as playwright:
+        browser = launch(playwright, chromium)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    page.set_default_timeout(120_000)
+    yield page
+    context.close()
+
+
+def test_a_link_straight_to_a_page_gets_the_router_on_a_fresh_server(chromium, page):
+    # Streamlit runs a file of pages/ by itself when its address is a fresh server's first
+    # request; the page must then rerun through app.py, with its navigation and sidebar.
+    environment = {"MNISTKIT_DATA": "sample", "MNISTKIT_MODELS_DIR": ""}
+    with streamlit_server(environment, ROOT / "artifacts" / "server-fresh.log") as server:
+        page.goto(f"{server.url}/train")
+        wait_for_idle(page)
+        page.get_by_text("Digits in use").wait_for()
+        links = page.locator('[data-testid="stSidebarNav"] a').all_inner_texts()
+        assert [link.split()[-1] for link in links] == [
+            "Home",
+            "digits",
+            "Train",
+            "Evaluate",
+            "Draw",
+        ]
+        assert page.get_by_role("heading", name=TITLES["train"]).is_visible()
+        assert not error_texts(page)
+
+
+def visit(page, server, name: str) -> None:
+    page.goto(f"{server.url}/{PAGES[name]}")
+    wait_for_idle(page)
+
+
+def go_to(page, label: str) -> None:
+    """Follow a link in the sidebar, staying in the same session."""
+    page.locator('[data-testid="stSidebarNav"] a', has_text=label).click()
+    wait_for_idle(page)
+
+
+def prediction_after_drawing(page, strokes) -> str:
+    """Draw the strokes, wait for the model's answer to the whole drawing and return its text."""
+    draw(page, strokes)
+    page.wait_for_function(
+        "selector => document.querySelector(selector)?.innerText.includes('Prediction:')",
+        arg=PREDICTION,
+    )
+    return settled_text(page, PREDICTION)
+
+
+def settled_text(page, selector: str) -> str:
+    """The element's text once the app is idle and the text has stopped changing."""
+    previous = None
+    for _ in range(20):
+        wait_for_idle(page)
+        page.wait_for_timeout(700)  # a later stroke's answer may still be on its way
+        current = page.locator(selector).inner_text()
+        if current == previous:
+            return current
+        previous = current
+    return previous
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("digit", "x", "y", "height"), DRAWINGS)
+def test_a_digit_drawn_with_the_mouse_is_read(full_server, page, digit, x, y, height):
+    visit(page, full_server, "draw")  # a link straight to /draw works on a fresh server
+    page.locator(CANVAS).first.wait_for()
+    answer = prediction_after_drawing(page, digit_strokes(digit, x, y, height))
+    screenshot(page, f"draw-{digit}")
+    assert re.search(rf"Prediction: {digit}\b", answer), answer
+    assert error_texts(page) == []
+
+
+@pytest.mark.slow
+def test_clear_empties_the_canvas_and_the_answer_follows_the_next_drawing(full_server, page):
+    visit(page, full_server, "draw")
+    assert "Prediction: 1" in prediction_after_drawing(page, digit_strokes(1, 140, 140, 150))
+    clear_canvas(page)
+    assert "Prediction:" not in page.locator(PREDICTION).inner_text()
+    assert "Prediction: 7" in prediction_after_drawing(page, digit_strokes(7, 150, 130, 160))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", list(PAGES))
+def test_every_page_renders_on_the_full_data_set(full_server, page, name):
+    visit(page, full_server, name)
+    assert page.locator("h1").first.inner_text() == TITLES[name]
+    assert "60,000" in page.locator('[data-testid="stSidebarUserContent"]').inner_text()
+    assert error_texts(page) == []
+    screenshot(page, f"full-{name}")
+
+
+@pytest.mark.parametrize("name", list(PAGES))
+def test_every_page_renders_on_the_bundled_sample(sample_server, page, name):
+    visit(page, sample_server, name)
+    assert page.locator("h1").first.inner_text() == TITLES[name]
+    assert error_texts(page) == []
+    screenshot(page, f"sample-{name}")
+
+
+def test_a_visitor_trains_evaluates_and_draws(sample_server, page):
+    visit(page, sample_server, "train")
+    page.get_by_role("button", name="Train", exact=True).click()
+    page.get_by_text("is ready: it reads").wait_for()
+    wait_for_idle(page)
+    assert error_texts(page) == []
+    screenshot(page, "sample-train-done")
+
+    go_to(page, "Evaluate")
+    click_plot_point(page, page.locator(".stPlotlyChart").first, 9, 4)  # predicted 9, true 4
+    wait_for_idle(page)
+    assert page.get_by_text(re.compile(r"test digits that are 4 were read as 9")).is_visible()
+    screenshot(page, "sample-evaluate-cell")
+
+    go_to(page, "Draw")
+    answer = prediction_after_drawing(page, digit_strokes(1, 150, 140, 160))
+    assert "Prediction:" in answer
+    assert error_texts(page) == []
