@@ -13,6 +13,8 @@ import ctypes
 import gc
 
 M_ARENA_MAX = -8  # glibc's mallopt parameter number for the most arenas malloc may create
+M_TRIM_THRESHOLD = -1  # glibc's mallopt parameter: free memory kept at the top of the heap
+M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter: blocks this large get their own mapping
 
 
 def _glibc():
@@ -23,11 +25,20 @@ def _glibc():
     return None
 
 
-def limit_allocator_arenas(arenas: int = 2) -> None:
-    """Let malloc keep at most ``arenas`` arenas (like MALLOC_ARENA_MAX), for threads to come."""
+def limit_allocator_arenas(arenas: int = 2, mapped_from: int = 4 << 20) -> None:
+    """Let malloc keep at most ``arenas`` arenas (like MALLOC_ARENA_MAX), for threads to come.
+
+    Blocks of ``mapped_from`` bytes or more (arrays of thousands of digits) get a mapping of their
+    own, handed back to the system when freed; left to itself glibc raises that threshold to 32 MB
+    after the first large block is freed, and such arrays then fragment the arenas. Fixing it
+    switches off glibc's tuning of the trim threshold too, so that is set as high as the tuning
+    would take it: trimming the heap after every small batch doubles the time training takes.
+    """
     library = _glibc()
     if library is not None:
         library.mallopt(M_ARENA_MAX, arenas)
+        library.mallopt(M_MMAP_THRESHOLD, mapped_from)
+        library.mallopt(M_TRIM_THRESHOLD, 2 * 32 << 20)
 
 
 def release_memory() -> None:
