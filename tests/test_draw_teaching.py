@@ -187,6 +187,7 @@ def test_a_labelled_drawing_joins_the_set_and_every_model_is_scored(served, mode
     assert not at.table
     add_to_set(at, labels[0])
     assert "your set now holds 1 digits" in texts(at.success)
+    assert at.selectbox(key="handwriting_label").value is None  # asked afresh for each drawing
     for drawing, label in zip(drawings[1:], labels[1:], strict=True):
         at.session_state[DRAWING_KEY] = drawing
         add_to_set(at, label)

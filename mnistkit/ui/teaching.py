@@ -84,7 +84,7 @@ def preprocessing_inspector(entry: ModelEntry, drawing) -> None:
     steps = preprocessing_steps(drawing, crop_and_scale=crop, center=centre)
     for column, step in zip(st.columns(len(steps)), steps, strict=True):
         with column:
-            st.image(_enlarged(step.image), width=STEP_SIZE)
+            st.image(_framed(step.image), width=STEP_SIZE)
             st.markdown(f"**{STEP_TITLES.get(step.name, step.name)}**")
             st.caption(step.explanation)
     skipped = []
@@ -230,13 +230,14 @@ def handwriting(entries: list[ModelEntry], digit: np.ndarray | None) -> None:
             placeholder="Choose 0-9",
             key=LABEL_KEY,
         )
-        if st.button(
+        st.button(
             "Add to my set",
             icon=":material/add:",
             disabled=digit is None or label is None,
             key="handwriting_add",
-        ):
-            _add(digit, label)
+            on_click=_add,
+            args=(digit, label),
+        )
         if digit is None:
             st.caption("Draw a digit above first.")
     images = st.session_state.get(IMAGES_KEY)
@@ -261,7 +262,7 @@ def handwriting(entries: list[ModelEntry], digit: np.ndarray | None) -> None:
                 st.session_state[IMAGES_KEY] = st.session_state[LABELS_KEY] = None
                 st.session_state[NOTICE_KEY] = ("info", "Your set is empty again.")
                 st.rerun(scope="fragment")
-    notice = st.session_state.get(NOTICE_KEY)
+    notice = st.session_state.pop(NOTICE_KEY, None)  # shown once, gone at the next stroke
     if notice:
         kind, sentence = notice
         getattr(st, kind)(sentence)
@@ -306,9 +307,14 @@ def handwriting_scores(entries: list[ModelEntry], images: np.ndarray, labels: np
         "the confusion matrix shows which of your digits it takes for which."
     )
     names = [score.name for score in scores]
-    chosen = st.selectbox("Confusion matrix of", names, key="handwriting_confusion_model")
+    matrix, choice = st.columns([3, 2], gap="large")
+    chosen = choice.selectbox("Confusion matrix of", names, key="handwriting_confusion_model")
+    choice.caption(
+        "Rows: the digit you meant; columns: what the model read. Counts on the diagonal were "
+        "read correctly; any other cell is a mistake."
+    )
     evaluation = next(score for score in scores if score.name == chosen).evaluation
-    st.plotly_chart(
+    matrix.plotly_chart(
         plots.confusion_figure(evaluation.confusion),
         width="stretch",
         key="handwriting_confusion",
@@ -317,6 +323,8 @@ def handwriting_scores(entries: list[ModelEntry], images: np.ndarray, labels: np
 
 
 def _add(digit: np.ndarray, label: int) -> None:
+    """Add the drawing to the learner's set, then empty the choice for the next drawing."""
+    st.session_state[LABEL_KEY] = None
     try:
         images, labels = teaching.add_digit(
             st.session_state.get(IMAGES_KEY), st.session_state.get(LABELS_KEY), digit, label
@@ -355,7 +363,14 @@ def _take_upload() -> None:
     )
 
 
-def _enlarged(image: np.ndarray) -> np.ndarray:
-    """A small step picture enlarged with sharp pixels (large ones are left as they are)."""
-    factor = max(1, STEP_SIZE // max(image.shape))
-    return np.kron(image, np.ones((factor, factor), dtype=np.uint8))
+def _framed(image: np.ndarray) -> np.ndarray:
+    """A step picture made square on its own background, enlarged with sharp pixels, framed."""
+    height, width = image.shape
+    side = max(height, width)
+    background = np.uint8(np.median(np.concatenate([image[0], image[-1]])))
+    square = np.full((side, side), background, dtype=np.uint8)
+    top, left = (side - height) // 2, (side - width) // 2
+    square[top : top + height, left : left + width] = image
+    factor = max(1, STEP_SIZE // side)
+    square = np.kron(square, np.ones((factor, factor), dtype=np.uint8))
+    return np.pad(square, max(1, square.shape[0] // 140), constant_values=170)
