@@ -17,9 +17,11 @@ import numpy as np
 
 from mnistkit.data import MAX_DIGIT_SET, DataError, load_digit_set, save_digit_set
 from mnistkit.evaluation import Evaluation, evaluate
-from mnistkit.preprocess import SIZE
+from mnistkit.preprocess import SIZE, grayscale, ink_bounding_box, ink_map, stroke_width
 
 PIXELS = SIZE * SIZE
+# MNIST's strokes are 10-17% of a digit's size (10th to 90th percentile of its test digits).
+MNIST_STROKE_SHARE = (0.10, 0.17)
 
 
 class NotLinearError(ValueError):
@@ -115,6 +117,30 @@ def evidence(model: Any, digit: np.ndarray) -> Evidence:
     biases = np.asarray(model.intercept_, dtype=np.float64).reshape(10)
     scores = contributions.reshape(10, -1).sum(axis=1) + biases
     return Evidence(weights, contributions, biases, scores)
+
+
+def stroke_share(image) -> float:
+    """How wide the drawing's strokes are, as a share of the digit's height or width (larger)."""
+    ink, _ = ink_map(grayscale(image))
+    mask = ink > 0.5
+    top, left, bottom, right = ink_bounding_box(mask)
+    return stroke_width(mask) / max(bottom - top, right - left)
+
+
+def stroke_hint(image) -> str | None:
+    """A sentence when the strokes are much thinner or thicker than MNIST's, else None."""
+    share = stroke_share(image)
+    low, high = MNIST_STROKE_SHARE
+    measured = f"Your strokes are about {100 * share:.0f}% of your digit's size; MNIST's are "
+    measured += f"{100 * low:.0f} to {100 * high:.0f}%."
+    if share < low / 2:
+        return (
+            f"{measured} Thin strokes turn faint at 28x28 (they are thickened a little to "
+            "survive): a wider pen makes your digit look more like MNIST's."
+        )
+    if share > 2 * high:
+        return f"{measured} Thick strokes fill the holes of 0, 6, 8 and 9: try a thinner pen."
+    return None
 
 
 def add_digit(

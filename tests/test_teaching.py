@@ -8,10 +8,12 @@ import io
 import numpy as np
 import pytest
 from drawings import canvas_png
+from PIL import Image, ImageDraw
 
 from mnistkit.data import DataError, load_mnist
 from mnistkit.preprocess import preprocessing_steps, read_image, to_mnist
 from mnistkit.teaching import (
+    MNIST_STROKE_SHARE,
     NotLinearError,
     Reading,
     add_digit,
@@ -24,6 +26,8 @@ from mnistkit.teaching import (
     read_handwriting_file,
     read_with_every_model,
     scores_on_handwriting,
+    stroke_hint,
+    stroke_share,
     weight_images,
 )
 from mnistkit.training import RunConfig, train
@@ -199,3 +203,24 @@ def test_skipping_centring_misreads_off_centre_digits(mnist):
     print(f"off-centre digits read: {with_centring:.1%} centred, {without_centring:.1%} not")
     assert with_centring > 0.8
     assert without_centring < with_centring - 0.3
+
+
+def test_the_stroke_range_is_mnists_own(mnist):
+    shares = [stroke_share(image) for image in mnist.x_test[:1000]]
+    low, high = np.percentile(shares, [10, 90])
+    assert low == pytest.approx(MNIST_STROKE_SHARE[0], abs=0.01)
+    assert high == pytest.approx(MNIST_STROKE_SHARE[1], abs=0.01)
+
+
+def _pen_drawing(width: int) -> np.ndarray:
+    """A 7 drawn with a pen ``width`` pixels wide on a 280x280 white canvas."""
+    picture = Image.new("RGBA", (280, 280), "white")
+    pen = ImageDraw.Draw(picture)
+    pen.line([(80, 40), (200, 40), (130, 240)], fill=(27, 27, 27, 255), width=width)
+    return np.asarray(picture)
+
+
+def test_a_thin_or_thick_pen_gets_a_hint_and_an_mnist_like_one_none():
+    assert "wider pen" in stroke_hint(_pen_drawing(6))
+    assert stroke_hint(_pen_drawing(24)) is None  # the pad's default width, about MNIST's
+    assert "thinner pen" in stroke_hint(_pen_drawing(120))

@@ -84,7 +84,7 @@ def preprocessing_inspector(entry: ModelEntry, drawing) -> None:
     steps = preprocessing_steps(drawing, crop_and_scale=crop, center=centre)
     for column, step in zip(st.columns(len(steps)), steps, strict=True):
         with column:
-            st.image(_framed(step.image), width=STEP_SIZE)
+            st.image(_framed(step.image, raw=step.name == "raw"), width=STEP_SIZE)
             st.markdown(f"**{STEP_TITLES.get(step.name, step.name)}**")
             st.caption(step.explanation)
     skipped = []
@@ -101,6 +101,9 @@ def preprocessing_inspector(entry: ModelEntry, drawing) -> None:
         )
     for sentence in skipped:
         st.warning(sentence, icon=":material/skip_next:")
+    hint = teaching.stroke_hint(drawing)
+    if hint:
+        st.info(hint, icon=":material/edit:")
     model = entry.trained.model
     seen = teaching.read_with_every_model({entry.name: model}, steps[-1].image)[0]
     full = teaching.read_with_every_model({entry.name: model}, to_mnist(drawing))[0]
@@ -363,11 +366,12 @@ def _take_upload() -> None:
     )
 
 
-def _framed(image: np.ndarray) -> np.ndarray:
-    """A step picture made square on its own background, enlarged with sharp pixels, framed."""
+def _framed(image: np.ndarray, raw: bool) -> np.ndarray:
+    """A step picture made square on its background, enlarged with sharp pixels, framed."""
     height, width = image.shape
     side = max(height, width)
-    background = np.uint8(np.median(np.concatenate([image[0], image[-1]])))
+    # Past the first step the ink is white on black; the drawing keeps its commonest shade.
+    background = np.bincount(image.ravel()).argmax() if raw else 0
     square = np.full((side, side), background, dtype=np.uint8)
     top, left = (side - height) // 2, (side - width) // 2
     square[top : top + height, left : left + width] = image
