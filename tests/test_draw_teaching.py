@@ -11,7 +11,6 @@ import pytest
 from conftest import ROOT
 from drawings import canvas_png
 from PIL import Image
-from streamlit.runtime.pages_manager import PagesManager
 from streamlit.testing.v1 import AppTest
 
 from mnistkit import teaching
@@ -24,19 +23,9 @@ MODELS_KEY = "mnistkit_models"
 DRAWING_KEY = "draw_drawing"
 
 
-class _ServedPagesManager(PagesManager):
-    """As on a running server once app.py has run: ``st.navigation`` is known to be in use."""
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        PagesManager.uses_pages_directory = False
-
-
 @pytest.fixture
-def served(monkeypatch):
-    # AppTest forgets before every run that app.py navigates with st.navigation, so each run
-    # would start with the router's rerun, which swallows button clicks; a server does not.
-    monkeypatch.setattr("streamlit.testing.v1.app_test.PagesManager", _ServedPagesManager)
+def on_the_sample(monkeypatch):
+    """The app on the bundled sample, with no ready-made models."""
     monkeypatch.setenv("MNISTKIT_DATA", "sample")
     monkeypatch.delenv("MNISTKIT_MODELS_DIR", raising=False)
 
@@ -81,7 +70,7 @@ def run(at: AppTest) -> AppTest:
     return at
 
 
-def test_without_a_drawing_each_section_says_what_to_do(served, models):
+def test_without_a_drawing_each_section_says_what_to_do(on_the_sample, models):
     at = draw_page(models, None)
     captions = texts(at.caption)
     assert "Draw a digit above and each step appears here." in captions
@@ -90,7 +79,7 @@ def test_without_a_drawing_each_section_says_what_to_do(served, models):
     assert at.button(key="handwriting_add").disabled
 
 
-def test_the_inspector_shows_every_step_and_the_switches_skip_them(served, models, sample):
+def test_the_inspector_shows_every_step_and_the_switches_skip_them(on_the_sample, models, sample):
     drawing = drawing_of(sample.x_test[0], offset=(10, 140))  # small and off-centre
     at = draw_page(models, drawing)
     markdown = texts(at.markdown)
@@ -122,7 +111,7 @@ def test_the_inspector_shows_every_step_and_the_switches_skip_them(served, model
     assert "Step skipped" not in texts(at.warning)
 
 
-def test_every_model_reads_the_drawing_side_by_side(served, models, sample):
+def test_every_model_reads_the_drawing_side_by_side(on_the_sample, models, sample):
     drawing = drawing_of(sample.x_test[1])
     digit = to_mnist(drawing)
     at = draw_page(models, drawing)
@@ -138,7 +127,7 @@ def test_every_model_reads_the_drawing_side_by_side(served, models, sample):
         assert f"All 2 models read {next(iter(answers.values()))}." in texts(at.success)
 
 
-def test_disagreement_is_highlighted(served, models, sample):
+def test_disagreement_is_highlighted(on_the_sample, models, sample):
     linear, mlp = models.values()
     for index in range(len(sample.y_test)):
         drawing = drawing_of(sample.x_test[index])
@@ -155,7 +144,7 @@ def test_disagreement_is_highlighted(served, models, sample):
     assert sum(":red[" in m.value for m in at.markdown) == 1  # the one in the minority
 
 
-def test_the_evidence_map_needs_a_linear_model(served, models, sample):
+def test_the_evidence_map_needs_a_linear_model(on_the_sample, models, sample):
     drawing = drawing_of(sample.x_test[2])
     at = draw_page(models, drawing)
     assert at.selectbox(key="evidence_model").options == [
@@ -180,7 +169,7 @@ def score_rows(at: AppTest) -> dict[str, list[str]]:
     return {row["Model"]: [str(value) for value in row.values] for _, row in frame.iterrows()}
 
 
-def test_a_labelled_drawing_joins_the_set_and_every_model_is_scored(served, models, sample):
+def test_a_labelled_drawing_joins_the_set_and_every_model_is_scored(on_the_sample, models, sample):
     drawings = [drawing_of(sample.x_test[index]) for index in range(3)]
     labels = [int(label) for label in sample.y_test[:3]]
     at = draw_page(models, drawings[0])
@@ -205,7 +194,7 @@ def test_a_labelled_drawing_joins_the_set_and_every_model_is_scored(served, mode
     assert stored.tolist() == labels
 
 
-def test_the_downloaded_set_can_be_uploaded_again(served, models, sample, monkeypatch):
+def test_the_downloaded_set_can_be_uploaded_again(on_the_sample, models, sample, monkeypatch):
     offered = []  # the bytes the page hands to its download button
 
     def spy(images, labels):
@@ -248,7 +237,9 @@ BAD_FILES = {
 
 
 @pytest.mark.parametrize("name", list(BAD_FILES))
-def test_a_bad_set_file_is_explained_and_the_set_and_models_survive(served, models, sample, name):
+def test_a_bad_set_file_is_explained_and_the_set_and_models_survive(
+    on_the_sample, models, sample, name
+):
     at = draw_page(models, drawing_of(sample.x_test[5]))
     add_to_set(at, int(sample.y_test[5]))
     before = at.session_state["handwriting_images"].copy()
