@@ -205,3 +205,65 @@ def per_class_figure(precision, recall, f1) -> go.Figure:
     figure.update_xaxes(title="Digit", tickmode="array", tickvals=DIGITS)
     figure.update_yaxes(title="Score (%)", range=[max(0.0, low - 5), 100])
     return _layout(figure, 320, barmode="group", legend={"orientation": "h", "y": -0.25})
+
+
+def signed_digits_figure(
+    images: np.ndarray, titles: Sequence[str], value_name: str, height: int = 330
+) -> go.Figure:
+    """Ten 28x28 images of signed values side by side: red where positive, blue where negative.
+
+    One colour scale, symmetric around zero, is shared by all ten, so they can be compared.
+    """
+    values = np.asarray(images, dtype=np.float64)
+    limit = float(np.abs(values).max()) or 1.0
+    figure = make_subplots(
+        rows=2, cols=5, subplot_titles=list(titles), horizontal_spacing=0.02, vertical_spacing=0.1
+    )
+    for digit, image in enumerate(values):
+        figure.add_trace(
+            go.Heatmap(
+                z=image,
+                zmin=-limit,
+                zmax=limit,
+                colorscale=[[0, "#2f6db5"], [0.5, "#ffffff"], [1, MISTAKE]],
+                showscale=digit == 0,
+                colorbar={"title": {"text": value_name, "side": "right"}, "thickness": 12},
+                hovertemplate=(
+                    f"digit {digit}, row %{{y}}, column %{{x}}: %{{z:.3g}}<extra></extra>"
+                ),
+            ),
+            row=digit // 5 + 1,
+            col=digit % 5 + 1,
+        )
+    figure.update_xaxes(showticklabels=False, showgrid=False, zeroline=False, constrain="domain")
+    figure.update_yaxes(showticklabels=False, showgrid=False, zeroline=False, autorange="reversed")
+    for index in range(1, 11):
+        figure.update_yaxes(
+            scaleanchor=f"x{'' if index == 1 else index}",
+            row=(index - 1) // 5 + 1,
+            col=(index - 1) % 5 + 1,
+        )
+    figure.update_annotations(font={"size": 12})
+    return _layout(figure, height)
+
+
+def readings_figure(names: Sequence[str], probabilities: np.ndarray) -> go.Figure:
+    """Each model's probability for each digit as a heatmap: one row per model."""
+    percents = 100 * np.asarray(probabilities, dtype=np.float64)
+    figure = go.Figure(
+        go.Heatmap(
+            z=percents,
+            x=DIGITS,
+            y=list(names),
+            text=np.vectorize(lambda value: f"{value:.0f}")(percents),
+            texttemplate="%{text}",
+            colorscale=[[0, "#ffffff"], [1, INK]],
+            zmin=0,
+            zmax=100,
+            colorbar={"title": {"text": "Probability (%)", "side": "right"}, "thickness": 12},
+            hovertemplate="%{y}: digit %{x}, %{z:.1f}%<extra></extra>",
+        )
+    )
+    figure.update_xaxes(title="Digit", tickmode="array", tickvals=DIGITS, side="top")
+    figure.update_yaxes(title="Model", autorange="reversed")
+    return _layout(figure, 120 + 40 * len(names))

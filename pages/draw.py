@@ -4,6 +4,7 @@ import streamlit as st
 
 from mnistkit.ui.drawing import drawing_pad, picture_upload
 from mnistkit.ui.router import through_the_router
+from mnistkit.ui.teaching import teaching_sections
 from mnistkit.ui.training import train_quick_model
 from mnistkit.ui.widgets import model_picker
 
@@ -13,7 +14,9 @@ st.title("Draw a digit")
 st.write(
     "Write a digit from 0 to 9 on the white square. The model only ever sees a 28 by 28 grid, "
     "so your drawing is cropped, shrunk and centred the way MNIST's digits were; the small image "
-    "shows exactly what it gets, and the bars how sure it is of each digit."
+    "shows exactly what it gets, and the bars how sure it is of each digit. Below the pad you can "
+    "watch each of those steps, compare every model, see the evidence a linear model weighs, "
+    "and test the models on your own handwriting."
 )
 entry = model_picker("Model that reads your digit")
 if entry is None:
@@ -29,6 +32,6 @@ if entry is None:
 
 draw_tab, upload_tab = st.tabs(["Draw with the mouse", "Upload a picture"])
 with draw_tab:
-    drawing_pad(entry)
+    drawing_pad(entry, below=lambda: teaching_sections(entry))
 with upload_tab:
     picture_upload(entry)

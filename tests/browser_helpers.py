@@ -240,7 +240,7 @@ def click_plot_point(page, chart, x: float, y: float) -> None:
 def clear_canvas(page) -> None:
     """Press Clear and wait until the fresh, empty canvas is ready for the pen."""
     old = page.locator(CANVAS).first.element_handle()
-    page.get_by_role("button", name="Clear").click()
+    page.get_by_role("button", name="Clear", exact=True).click()
     page.wait_for_function("canvas => !canvas.isConnected", arg=old)
     page.locator(CANVAS).first.wait_for()
     wait_for_idle(page)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import streamlit as st
 
@@ -10,6 +12,8 @@ from mnistkit.preprocess import BlankImageError, ImageError, read_image, to_mnis
 from mnistkit.ui.state import ModelEntry
 
 CANVAS_SIZE = 280  # pixels: ten screen pixels per MNIST pixel
+DRAWING_KEY = "draw_drawing"  # the current drawing (the canvas's RGBA array), or None
+STROKES_KEY = "draw_strokes"  # how many strokes the canvas held at the last run
 
 
 def show_answer(entry: ModelEntry, image, key: str) -> None:
@@ -38,15 +42,22 @@ def show_answer(entry: ModelEntry, image, key: str) -> None:
 
 
 @st.fragment
-def drawing_pad(entry: ModelEntry) -> None:
-    """The canvas and the answer; a finished stroke reruns only this part of the page."""
+def drawing_pad(entry: ModelEntry, below: Callable[[], None] | None = None) -> None:
+    """The canvas and the answer; a finished stroke reruns only this part of the page.
+
+    The drawing is kept in ``st.session_state[DRAWING_KEY]``; ``below`` runs after the answer,
+    inside this fragment, so whatever it shows follows each stroke too.
+    """
     from streamlit_drawable_canvas import st_canvas  # needs the running Streamlit runtime
 
     generation = st.session_state.setdefault("canvas_generation", 0)
     pad, result = st.columns([2, 3], gap="large")
     with pad:
         width = st.session_state.get("pen_width", 22)
-        st.caption("Draw one digit below; the answer changes each time you lift the pen.")
+        st.caption(
+            "Draw one digit below, large enough to fill most of the square; the answer changes "
+            "each time you lift the pen."
+        )
         with st.container(key="draw_canvas"):
             canvas = st_canvas(
                 stroke_width=width,
@@ -59,13 +70,39 @@ def drawing_pad(entry: ModelEntry) -> None:
                 key=f"canvas_{generation}",
             )
         pen, clear = st.columns([3, 2], vertical_alignment="bottom")
-        pen.slider("Pen width (pixels)", 8, 40, 22, key="pen_width")
+        pen.slider(
+            "Pen width (pixels)",
+            8,
+            40,
+            22,
+            key="pen_width",
+            help="MNIST's strokes are 2 to 3 of its 28 pixels wide: 20 to 30 pixels on this "
+            "canvas, for a digit as tall as the square. Much thinner strokes turn faint once "
+            "shrunk to 28x28 (the preview shows it).",
+        )
         if clear.button("Clear", icon=":material/ink_eraser:"):
             st.session_state.canvas_generation = generation + 1
+            st.session_state[DRAWING_KEY] = None
+            st.session_state[STROKES_KEY] = 0
             st.rerun(scope="fragment")
-    strokes = (canvas.json_data or {}).get("objects", [])
+    keep_drawing((canvas.json_data or {}).get("objects", []), canvas)
     with result:
-        show_answer(entry, canvas.image_data if strokes else None, key="draw_prediction")
+        show_answer(entry, st.session_state.get(DRAWING_KEY), key="draw_prediction")
+    if below is not None:
+        below()
+
+
+def keep_drawing(strokes: list, canvas) -> None:
+    """Store the canvas's drawing when it has strokes; forget it once the canvas is emptied.
+
+    A canvas that never held a stroke leaves the stored drawing alone, so a drawing put there
+    another way (a test, say) is read as if it had been drawn.
+    """
+    if strokes:
+        st.session_state[DRAWING_KEY] = canvas.image_data
+    elif st.session_state.get(STROKES_KEY):
+        st.session_state[DRAWING_KEY] = None
+    st.session_state[STROKES_KEY] = len(strokes)
 
 
 def picture_upload(entry: ModelEntry) -> None:

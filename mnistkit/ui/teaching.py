@@ -1,0 +1,380 @@
+"""The Draw page's teaching sections: each preprocessing step, every model at once, a linear
+model's evidence, and the learner's own handwriting set.
+
+They read the current drawing from ``st.session_state[DRAWING_KEY]`` (the drawing pad keeps it
+there) and run inside the pad's fragment, so they follow every stroke.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import streamlit as st
+
+from mnistkit import plots, teaching
+from mnistkit.data import DataError
+from mnistkit.preprocess import ImageError, preprocessing_steps, to_mnist
+from mnistkit.ui import state
+from mnistkit.ui.drawing import DRAWING_KEY
+from mnistkit.ui.state import ModelEntry
+from mnistkit.ui.widgets import digit_gallery
+
+CROP_KEY = "inspect_crop_and_scale"
+CENTRE_KEY = "inspect_centre"
+LABEL_KEY = "handwriting_label"
+IMAGES_KEY = "handwriting_images"
+LABELS_KEY = "handwriting_labels"
+NOTICE_KEY = "handwriting_notice"  # (kind, sentence) left by the last add or upload
+UPLOAD_KEY = "handwriting_upload"
+STEP_TITLES = {
+    "raw": "Your drawing",
+    "ink": "1. Ink",
+    "cropped": "2. Cropped",
+    "scaled": "3. Scaled to 20x20",
+    "centred": "4. Centred in 28x28",
+    "placed": "4. Placed, not centred",
+    "resized": "2. Squeezed to 28x28",
+}
+STEP_SIZE = 140  # screen pixels per step picture
+
+
+def teaching_sections(entry: ModelEntry) -> None:
+    """All four sections, one after the other, for the drawing in session state."""
+    drawing = st.session_state.get(DRAWING_KEY)
+    digit = None
+    if drawing is not None:
+        try:
+            digit = to_mnist(drawing)
+        except ImageError:
+            drawing = None  # an empty canvas: the answer above already says so
+    entries = state.all_models()
+    st.divider()
+    preprocessing_inspector(entry, drawing)
+    st.divider()
+    every_model(entries, digit)
+    st.divider()
+    evidence_map(entries, entry, digit)
+    st.divider()
+    handwriting(entries, digit)
+
+
+def preprocessing_inspector(entry: ModelEntry, drawing) -> None:
+    """Each step from the drawing to 28x28, with switches that skip steps."""
+    st.subheader("Step by step: how your drawing becomes 28x28")
+    st.write(
+        "MNIST's digits were cropped to their ink, scaled to fit 20x20 and centred by their "
+        "centre of mass in a 28x28 field, so models trained on them expect exactly that. Turn a "
+        "step off to see what the model makes of your drawing without it."
+    )
+    crop_switch, centre_switch = st.columns(2)
+    crop = crop_switch.toggle(
+        "Crop and scale to 20x20",
+        value=True,
+        key=CROP_KEY,
+        help="Off: the whole square is squeezed to 28x28, however small the digit is in it.",
+    )
+    centre = centre_switch.toggle(
+        "Centre by centre of mass",
+        value=True,
+        key=CENTRE_KEY,
+        help="Off: the digit stays where you drew it instead of moving to the middle.",
+    )
+    if drawing is None:
+        st.caption("Draw a digit above and each step appears here.")
+        return
+    steps = preprocessing_steps(drawing, crop_and_scale=crop, center=centre)
+    for column, step in zip(st.columns(len(steps)), steps, strict=True):
+        with column:
+            st.image(_framed(step.image, raw=step.name == "raw"), width=STEP_SIZE)
+            st.markdown(f"**{STEP_TITLES.get(step.name, step.name)}**")
+            st.caption(step.explanation)
+    skipped = []
+    if not crop:
+        skipped.append(
+            "Step skipped: cropping and scaling. The digit keeps the size it had in the square, "
+            "so a small drawing becomes a few faint pixels, unlike any MNIST digit."
+        )
+    if not centre:
+        skipped.append(
+            "Step skipped: centring by centre of mass. The digit stays where you drew it; a model "
+            "trained on MNIST only ever saw centred digits, and each weight belongs to one pixel, "
+            "so an off-centre digit lights up pixels that meant something else in training."
+        )
+    for sentence in skipped:
+        st.warning(sentence, icon=":material/skip_next:")
+    hint = teaching.stroke_hint(drawing)
+    if hint:
+        st.info(hint, icon=":material/edit:")
+    model = entry.trained.model
+    seen = teaching.read_with_every_model({entry.name: model}, steps[-1].image)[0]
+    full = teaching.read_with_every_model({entry.name: model}, to_mnist(drawing))[0]
+    with st.container(key="inspector_answer"):
+        if skipped:
+            change = "the same" if seen.prediction == full.prediction else "a different answer"
+            st.markdown(
+                f"With these steps **{entry.name}** reads **{seen.prediction}** "
+                f"({100 * seen.confidence:.0f}% sure); with every step it reads "
+                f"**{full.prediction}** ({100 * full.confidence:.0f}% sure): {change}."
+            )
+        else:
+            st.markdown(
+                f"With every step, as MNIST's digits were made, **{entry.name}** reads "
+                f"**{seen.prediction}** ({100 * seen.confidence:.0f}% sure)."
+            )
+
+
+def every_model(entries: list[ModelEntry], digit: np.ndarray | None) -> None:
+    """The same 28x28 digit read by each of the visitor's models, disagreement highlighted."""
+    st.subheader("Every model reads the same drawing")
+    st.write(
+        "Each of your models gets the same 28x28 image. Where they disagree, the drawing sits "
+        "between digits for them, and each model draws the line in its own place."
+    )
+    if digit is None:
+        st.caption("Draw a digit above and every model's answer appears here.")
+        return
+    readings = teaching.read_with_every_model(
+        {entry.name: entry.trained.model for entry in entries}, digit
+    )
+    grouped = teaching.answers(readings)
+    majority = next(iter(grouped))
+    with st.container(key="every_model_verdict"):
+        if len(readings) == 1:
+            st.info("You have one model; train another on the Train page to compare them.")
+        elif teaching.disagree(readings):
+            parts = [f"{', '.join(names)}: {answer}" for answer, names in grouped.items()]
+            st.warning("The models disagree. " + "; ".join(parts) + ".", icon=":material/help:")
+        else:
+            st.success(f"All {len(readings)} models read {majority}.")
+    for start in range(0, len(readings), 4):
+        for column, reading in zip(st.columns(4), readings[start : start + 4], strict=False):
+            with column.container(border=True):
+                st.caption(reading.name)
+                colour = "red" if reading.prediction != majority else "blue"
+                st.markdown(
+                    f"#### :{colour}[Reads {reading.prediction}]  \n"
+                    f"{100 * reading.confidence:.0f}% sure"
+                )
+    st.plotly_chart(
+        plots.readings_figure(
+            [reading.name for reading in readings],
+            np.array([reading.probabilities for reading in readings]),
+        ),
+        width="stretch",
+        key="every_model_chart",
+        config={"displayModeBar": False},
+    )
+
+
+def evidence_map(entries: list[ModelEntry], entry: ModelEntry, digit: np.ndarray | None) -> None:
+    """A linear model's ten weight images and, for the drawing, each pixel's push on each score."""
+    st.subheader("Evidence: why the linear model reads what it reads")
+    linear = [each for each in entries if teaching.is_linear(each.trained.model)]
+    if not linear:
+        st.info(
+            "This part needs a linear net: train one on the Train page (family: Linear net "
+            "(NumPy)). Its ten weighted sums are simple enough to show pixel by pixel."
+        )
+        return
+    names = [each.name for each in linear]
+    chosen = st.selectbox(
+        "Linear model",
+        names,
+        index=names.index(entry.name) if entry.name in names else len(names) - 1,
+        key="evidence_model",
+    )
+    model = next(each for each in linear if each.name == chosen).trained.model
+    st.write(
+        "A linear net gives each digit a score: every pixel's value times that pixel's weight, "
+        "added up. Its ten rows of weights, drawn as images, are templates: red pixels are "
+        "ones where ink counts for the digit, blue ones where ink counts against it."
+    )
+    weights = teaching.weight_images(model)
+    st.plotly_chart(
+        plots.signed_digits_figure(weights, [f"Digit {d}" for d in range(10)], "Weight"),
+        width="stretch",
+        key="evidence_weights",
+        config={"displayModeBar": False},
+    )
+    if digit is None:
+        st.caption("Draw a digit above to see which of its pixels count for and against each.")
+        return
+    found = teaching.evidence(model, digit)
+    titles = [
+        f"{'▶ ' if d == found.prediction else ''}{d}: score {found.scores[d]:.2f}"
+        for d in range(10)
+    ]
+    st.write(
+        f"Your drawing, pixel by pixel: red where its ink raised a digit's score, blue where it "
+        f"lowered it (blank where there is no ink). The highest score, **{found.prediction}**, "
+        "is the answer."
+    )
+    st.plotly_chart(
+        plots.signed_digits_figure(found.contributions, titles, "Pixel × weight"),
+        width="stretch",
+        key="evidence_contributions",
+        config={"displayModeBar": False},
+    )
+
+
+def handwriting(entries: list[ModelEntry], digit: np.ndarray | None) -> None:
+    """Label the drawing, add it to the learner's set, and score every model on that set."""
+    st.subheader("Your handwriting")
+    st.write(
+        "Models are scored on MNIST's test digits, written by people in the United States in the "
+        "1990s. Build a test set of your own: say which digit you meant and add it. Your set "
+        "stays in this browser session; download it to keep it."
+    )
+    add_column, file_column = st.columns(2, gap="large")
+    with add_column:
+        label = st.selectbox(
+            "The digit you meant",
+            range(10),
+            index=None,
+            placeholder="Choose 0-9",
+            key=LABEL_KEY,
+        )
+        st.button(
+            "Add to my set",
+            icon=":material/add:",
+            disabled=digit is None or label is None,
+            key="handwriting_add",
+            on_click=_add,
+            args=(digit, label),
+        )
+        if digit is None:
+            st.caption("Draw a digit above first.")
+    images = st.session_state.get(IMAGES_KEY)
+    labels = st.session_state.get(LABELS_KEY)
+    with file_column:
+        st.file_uploader(
+            "Add a set saved before (.npz)",
+            type=["npz"],
+            key=UPLOAD_KEY,
+            on_change=_take_upload,
+        )
+        if labels is not None and len(labels):
+            st.download_button(
+                "Download my set (.npz)",
+                teaching.handwriting_file(images, labels),
+                file_name="my-handwriting.npz",
+                mime="application/octet-stream",
+                on_click="ignore",
+                icon=":material/download:",
+            )
+            if st.button("Empty my set", icon=":material/delete:", key="handwriting_empty"):
+                st.session_state[IMAGES_KEY] = st.session_state[LABELS_KEY] = None
+                st.session_state[NOTICE_KEY] = ("info", "Your set is empty again.")
+                st.rerun(scope="fragment")
+    notice = st.session_state.pop(NOTICE_KEY, None)  # shown once, gone at the next stroke
+    if notice:
+        kind, sentence = notice
+        getattr(st, kind)(sentence)
+    if labels is None or len(labels) == 0:
+        st.caption("Your set is empty: each digit you add is scored by every model here.")
+        return
+    counts = np.bincount(labels, minlength=10)
+    listed = ", ".join(f"{count} × {d}" for d, count in enumerate(counts) if count)
+    st.write(f"Your set holds **{len(labels)}** digits ({listed}). The newest:")
+    digit_gallery(images[-12:][::-1], [f"meant {label}" for label in labels[-12:][::-1]], 56)
+    handwriting_scores(entries, images, labels)
+
+
+def handwriting_scores(entries: list[ModelEntry], images: np.ndarray, labels: np.ndarray) -> None:
+    """Each model's accuracy on the learner's digits beside MNIST's, and a confusion matrix."""
+    scores = teaching.scores_on_handwriting(
+        {entry.name: entry.trained.model for entry in entries},
+        images,
+        labels,
+        {entry.name: entry.trained.test_accuracy for entry in entries},
+    )
+    st.markdown("**How well each model reads your handwriting**")
+    rows = [
+        {
+            "Model": score.name,
+            "Your digits read correctly": (
+                f"{score.evaluation.n_correct} of {score.evaluation.n_digits}"
+            ),
+            "Accuracy on your digits (%)": f"{100 * score.accuracy:.1f}",
+            "Accuracy on MNIST's test digits (%)": (
+                "not measured"
+                if score.mnist_accuracy is None
+                else f"{100 * score.mnist_accuracy:.1f}"
+            ),
+        }
+        for score in scores
+    ]
+    with st.container(key="handwriting_scores"):
+        st.table(rows, hide_index=True)
+    st.caption(
+        "A model that reads MNIST well but your digits badly has learned MNIST's writers' habits; "
+        "the confusion matrix shows which of your digits it takes for which."
+    )
+    names = [score.name for score in scores]
+    matrix, choice = st.columns([3, 2], gap="large")
+    chosen = choice.selectbox("Confusion matrix of", names, key="handwriting_confusion_model")
+    choice.caption(
+        "Rows: the digit you meant; columns: what the model read. Counts on the diagonal were "
+        "read correctly; any other cell is a mistake."
+    )
+    evaluation = next(score for score in scores if score.name == chosen).evaluation
+    matrix.plotly_chart(
+        plots.confusion_figure(evaluation.confusion),
+        width="stretch",
+        key="handwriting_confusion",
+        config={"displayModeBar": False},
+    )
+
+
+def _add(digit: np.ndarray, label: int) -> None:
+    """Add the drawing to the learner's set, then empty the choice for the next drawing."""
+    st.session_state[LABEL_KEY] = None
+    try:
+        images, labels = teaching.add_digit(
+            st.session_state.get(IMAGES_KEY), st.session_state.get(LABELS_KEY), digit, label
+        )
+    except DataError as error:
+        st.session_state[NOTICE_KEY] = ("error", str(error))
+        return
+    st.session_state[IMAGES_KEY], st.session_state[LABELS_KEY] = images, labels
+    st.session_state[NOTICE_KEY] = (
+        "success",
+        f"Added your {label}: your set now holds {len(labels)} digits.",
+    )
+
+
+def _take_upload() -> None:
+    """Add the digits of an uploaded set to the learner's, or say why they cannot be used."""
+    upload = st.session_state.get(UPLOAD_KEY)
+    if upload is None:
+        return
+    try:
+        uploaded_images, uploaded_labels = teaching.read_handwriting_file(upload.getvalue())
+        new_images, new_labels = teaching.merged(
+            st.session_state.get(IMAGES_KEY),
+            st.session_state.get(LABELS_KEY),
+            uploaded_images,
+            uploaded_labels,
+        )
+    except DataError as error:
+        st.session_state[NOTICE_KEY] = ("error", f"{upload.name} was not added: {error}")
+        return
+    st.session_state[IMAGES_KEY], st.session_state[LABELS_KEY] = new_images, new_labels
+    st.session_state[NOTICE_KEY] = (
+        "success",
+        f"Added the {len(uploaded_labels)} digits of {upload.name}: your set now holds "
+        f"{len(new_labels)} digits.",
+    )
+
+
+def _framed(image: np.ndarray, raw: bool) -> np.ndarray:
+    """A step picture made square on its background, enlarged with sharp pixels, framed."""
+    height, width = image.shape
+    side = max(height, width)
+    # Past the first step the ink is white on black; the drawing keeps its commonest shade.
+    background = np.bincount(image.ravel()).argmax() if raw else 0
+    square = np.full((side, side), background, dtype=np.uint8)
+    top, left = (side - height) // 2, (side - width) // 2
+    square[top : top + height, left : left + width] = image
+    factor = max(1, STEP_SIZE // side)
+    square = np.kron(square, np.ones((factor, factor), dtype=np.uint8))
+    return np.pad(square, max(1, square.shape[0] // 140), constant_values=170)
