@@ -14,11 +14,12 @@ pages = [
     st.Page(
         "pages/data.py", title="Look at the digits", icon=":material/grid_on:", url_path="data"
     ),
-    st.Page(
-        "pages/train.py", title="Train", icon=":material/model_training:", url_path="train"
-    ),
+    st.Page("pages/train.py", title="Train", icon=":material/model_training:", url_path="train"),
     st.Page(
         "pages/evaluate.py", title="Evaluate", icon=":material/fact_check:", url_path="evaluate"
+    ),
+    st.Page(
+        "pages/compare.py", title="Compare", icon=":material/compare_arrows:", url_path="compare"
     ),
     st.Page("pages/draw.py", title="Draw", icon=":material/draw:", url_path="draw"),
 ]

@@ -267,3 +267,58 @@ def readings_figure(names: Sequence[str], probabilities: np.ndarray) -> go.Figur
     figure.update_xaxes(title="Digit", tickmode="array", tickvals=DIGITS, side="top")
     figure.update_yaxes(title="Model", autorange="reversed")
     return _layout(figure, 120 + 40 * len(names))
+
+
+def learning_curve_figure(
+    sizes: Sequence[int], accuracies: Sequence[float], seconds: Sequence[float], marked: int = 1000
+) -> go.Figure:
+    """Test accuracy and training time against training-set size, the article's size marked."""
+    figure = make_subplots(specs=[[{"secondary_y": True}]])
+    figure.add_trace(
+        go.Scatter(
+            x=list(sizes),
+            y=[100 * accuracy for accuracy in accuracies],
+            mode="lines+markers+text",
+            text=[f"{100 * accuracy:.1f}%" for accuracy in accuracies],
+            textposition="top left",
+            name="test accuracy (%)",
+            line={"color": INK, "width": 3},
+        )
+    )
+    figure.add_trace(
+        go.Scatter(
+            x=list(sizes),
+            y=list(seconds),
+            mode="lines+markers",
+            name="training time (s)",
+            line={"color": MISTAKE, "dash": "dot"},
+        ),
+        secondary_y=True,
+    )
+    figure.add_vline(
+        x=marked,
+        line={"color": "#888", "dash": "dash"},
+        annotation_text=f"the article's {marked:,} images",
+        annotation_position="top right",
+    )
+    figure.update_xaxes(title="Training images (log scale)", type="log")
+    figure.update_yaxes(title="Test accuracy (%)", secondary_y=False)
+    figure.update_yaxes(title="Training time (s)", secondary_y=True, showgrid=False)
+    return _layout(figure, 380, legend={"orientation": "h", "y": -0.25})
+
+
+def step_figure(titles: Sequence[str], accuracies: Sequence[float]) -> go.Figure:
+    """Test accuracy after each step of a walkthrough, as labelled horizontal bars."""
+    figure = go.Figure(
+        go.Bar(
+            x=[100 * accuracy for accuracy in accuracies],
+            y=list(titles),
+            orientation="h",
+            text=[f"{100 * accuracy:.1f}%" for accuracy in accuracies],
+            textposition="outside",
+            marker_color=INK,
+        )
+    )
+    figure.update_xaxes(title="Test accuracy (%)", range=[0, 105])
+    figure.update_yaxes(autorange="reversed")
+    return _layout(figure, 60 + 42 * len(titles))

@@ -28,12 +28,20 @@ from conftest import ROOT
 
 pytestmark = pytest.mark.browser
 
-PAGES = {"home": "", "data": "data", "train": "train", "evaluate": "evaluate", "draw": "draw"}
+PAGES = {
+    "home": "",
+    "data": "data",
+    "train": "train",
+    "evaluate": "evaluate",
+    "compare": "compare",
+    "draw": "draw",
+}
 TITLES = {
     "home": "How does a neural network read handwritten digits?",
     "data": "Look at the digits",
     "train": "Train a model",
     "evaluate": "Evaluate a model",
+    "compare": "Compare the models",
     "draw": "Draw a digit",
 }
 # (digit, centre x, centre y, height) in canvas pixels: off-centre, small and large.

@@ -19,6 +19,7 @@ PAGES = {
     "data": "pages/data.py",
     "train": "pages/train.py",
     "evaluate": "pages/evaluate.py",
+    "compare": "pages/compare.py",
     "draw": "pages/draw.py",
 }
 TITLES = {
@@ -26,6 +27,7 @@ TITLES = {
     "data": "Look at the digits",
     "train": "Train a model",
     "evaluate": "Evaluate a model",
+    "compare": "Compare the models",
     "draw": "Draw a digit",
 }
 MODELS_KEY = "mnistkit_models"

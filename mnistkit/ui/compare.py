@@ -1,0 +1,219 @@
+"""The Compare page's views: the article step by step, learning curves, where the models disagree.
+
+Every finished run is stored in ``st.session_state`` the moment it is done, so a click on Stop (or
+anywhere else), which interrupts the script, loses only the run that was under way.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from mnistkit import experiments, plots
+from mnistkit.models import REGISTRY
+from mnistkit.training import RunConfig
+from mnistkit.ui import state
+from mnistkit.ui.memory import release_memory
+from mnistkit.ui.widgets import digit_gallery
+
+WALK_KEY = "mnistkit_walkthrough"  # {data set source: [Result, ...]} in step order
+CURVE_KEY = "mnistkit_curves"  # {(settings, data set source): {training images: Result}}
+
+
+def _buttons(start_label: str, finished: bool, key: str) -> tuple[bool, bool]:
+    """Start, Stop and Start over; returns (start pressed, start over pressed)."""
+    start, stop, again = st.columns([3, 2, 2])
+    started = start.button(start_label, type="primary", disabled=finished, key=f"{key}_start")
+    stop.button(
+        "Stop",
+        icon=":material/stop:",
+        key=f"{key}_stop",
+        help="Stops after the run under way is abandoned; every finished run is kept.",
+    )
+    return started, again.button("Start over", icon=":material/restart_alt:", key=f"{key}_reset")
+
+
+def _epoch_progress(bar, prefix: str, epochs: int):
+    """An ``on_epoch`` callback that writes the epoch into the progress bar's text."""
+
+    def on_epoch(epoch: int, metrics: dict) -> None:
+        bar.progress(
+            bar.value, text=f"{prefix}: epoch {epoch} of {epochs}, loss {metrics['loss']:.3f}"
+        )
+
+    return on_epoch
+
+
+class _Bar:
+    """A progress bar that remembers its value, so epoch updates keep the step's position."""
+
+    def __init__(self) -> None:
+        self.widget = st.progress(0.0, text="Starting…")
+        self.value = 0.0
+
+    def progress(self, value: float, text: str) -> None:
+        self.value = value
+        self.widget.progress(value, text=text)
+
+
+def article_walkthrough(dataset) -> None:
+    """Reproduce the first article's run, then change one thing at a time."""
+    scores = experiments.article_first_image(dataset)
+    st.write(
+        "The article first trains its net for 5 epochs on the first training image alone (a "
+        f"{dataset.y_train[0]}) and prints the ten scores it then gives that image. Computed "
+        "here, now:"
+    )
+    st.code("[" + ", ".join(repr(float(score)) for score in scores) + "]", language=None)
+    results = st.session_state.setdefault(WALK_KEY, {}).setdefault(dataset.source, [])
+    steps = experiments.WALKTHROUGH
+    label = "Run the remaining steps" if results else "Run the walkthrough"
+    started, again = _buttons(label, len(results) == len(steps), "walk")
+    if again:
+        results.clear()
+    if started:
+        bar = _Bar()
+        running = {"epochs": 0}  # the epochs of the step under way
+
+        def on_start(index: int, step, config: RunConfig) -> None:
+            images = config.train_size or len(dataset.y_train)
+            bar.progress(index / len(steps), f"{step.title} ({images:,} training images)")
+            running["epochs"] = config.epochs
+
+        def on_epoch(epoch: int, metrics: dict) -> None:
+            text = f"Step {len(results) + 1} of {len(steps)}: epoch {epoch} of {running['epochs']}"
+            bar.progress(bar.value, text)
+
+        for result in experiments.walkthrough(
+            dataset, skip=len(results), on_start=on_start, on_epoch=on_epoch
+        ):
+            results.append(result)  # kept at once: a Stop click loses only the step under way
+            release_memory()
+        st.rerun()  # so that the buttons, the table and the chart show every finished step
+    rows = [
+        {
+            "step": result.label,
+            "what changes": step.why,
+            "training images": result.train_size,
+            "test accuracy (%)": 100 * result.test_accuracy,
+            "training time (s)": result.seconds,
+        }
+        for result, step in zip(results, steps, strict=False)
+    ]
+    if not rows:
+        st.caption(f"{len(steps)} steps; the whole walkthrough takes about a minute.")
+        return
+    st.dataframe(
+        rows,
+        hide_index=True,
+        column_config={
+            "test accuracy (%)": st.column_config.NumberColumn(format="%.2f"),
+            "training time (s)": st.column_config.NumberColumn(format="%.1f"),
+            "what changes": st.column_config.TextColumn(width="large"),
+        },
+    )
+    figure = plots.step_figure([r.label for r in results], [r.test_accuracy for r in results])
+    st.plotly_chart(figure, width="stretch")
+    if len(results) < len(steps):
+        st.caption(f"{len(steps) - len(results)} steps still to run.")
+
+
+def _curve_settings() -> dict[str, RunConfig]:
+    """Each family's defaults and presets, and the settings of each of the visitor's models."""
+    options = {}
+    for name, model_class in REGISTRY.items():
+        options[f"{model_class.display_name}: default settings"] = RunConfig(model=name)
+        for preset in model_class.presets:
+            options[f"{model_class.display_name}: preset {preset}"] = RunConfig.from_preset(
+                name, preset
+            )
+    for entry in state.all_models():
+        options[f"the settings of {entry.name}"] = entry.trained.config
+    return options
+
+
+def learning_curves(dataset) -> None:
+    """Test accuracy and training time against training-set size, trained on demand."""
+    options = _curve_settings()
+    chosen = st.selectbox("Settings", list(options), key="curve_settings")
+    config = options[chosen]
+    sizes = experiments.curve_sizes(len(dataset.y_train))
+    st.caption(
+        f"Trains {len(sizes)} models, on the first {', '.join(f'{s:,}' for s in sizes)} "
+        f"training images, each for {config.epochs} epochs."
+    )
+    done = st.session_state.setdefault(CURVE_KEY, {}).setdefault((chosen, dataset.source), {})
+    started, again = _buttons("Train the curve", len(done) == len(sizes), "curve")
+    if again:
+        done.clear()
+    if started:
+        bar = _Bar()
+
+        def on_start(index: int, size: int) -> None:
+            bar.progress(index / len(sizes), f"Training on {size:,} images")
+
+        for result in experiments.learning_curve(
+            config,
+            dataset,
+            sizes,
+            done=tuple(done),
+            on_start=on_start,
+            on_epoch=_epoch_progress(bar, "Training", config.epochs),
+        ):
+            done[result.train_size] = result  # kept at once, whatever interrupts the next
+            release_memory()
+        st.rerun()  # so that the buttons and the chart show every finished size
+    if not done:
+        return
+    shown = sorted(done)
+    st.plotly_chart(
+        plots.learning_curve_figure(
+            shown, [done[s].test_accuracy for s in shown], [done[s].seconds for s in shown]
+        ),
+        width="stretch",
+    )
+
+
+def where_models_disagree(dataset) -> None:
+    """Test digits the visitor's models label differently, and the training digits nearest one."""
+    entries = state.all_models()
+    if len(entries) < 2:
+        st.info("Train at least two models to see where they disagree.", icon=":material/info:")
+        return
+    predictions = {e.name: state.evaluation_of(e, dataset).predictions for e in entries}
+    found = experiments.disagreements(predictions, dataset.y_test)
+    st.write(
+        f"Your {len(entries)} models disagree on **{len(found):,}** of the "
+        f"{len(dataset.y_test):,} test digits. Under each digit: its label, then each model's "
+        "answer in the order of your list."
+    )
+    if not found:
+        return
+    shown = found[:24]
+    digit_gallery(
+        dataset.x_test[[d.index for d in shown]],
+        [f"{d.true}: " + " / ".join(map(str, d.answers.values())) for d in shown],
+        size=72,
+    )
+    chosen = st.selectbox(
+        "Look closer at",
+        found[:200],
+        format_func=lambda d: f"test digit #{d.index} (a {d.true})",
+        key="disagreement",
+    )
+    image, answers = st.columns([1, 3])
+    with image:
+        digit_gallery(dataset.x_test[[chosen.index]], [f"labelled {chosen.true}"], size=140)
+    with answers:
+        verdicts = ["right" if a == chosen.true else "wrong" for a in chosen.answers.values()]
+        table = zip(chosen.answers.items(), verdicts, strict=True)
+        st.dataframe(
+            [{"model": n, "answer": a, "verdict": v} for (n, a), v in table], hide_index=True
+        )
+    nearest = experiments.nearest_training_digits(dataset.x_test[chosen.index], dataset.x_train)
+    st.write(
+        "The training digits most like it, pixel by pixel, with their labels: a model learns "
+        "from examples like these, so when they carry other labels, a mistake is no surprise."
+    )
+    digit_gallery(
+        dataset.x_train[nearest], [f"{dataset.y_train[i]} · #{i}" for i in nearest], size=84
+    )

@@ -1,0 +1,117 @@
+"""The Compare page, run headless with AppTest on the bundled sample."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import ROOT
+from streamlit.runtime.scriptrunner_utils.exceptions import StopException
+from streamlit.testing.v1 import AppTest
+
+from mnistkit import experiments
+from mnistkit.data import load_mnist
+from mnistkit.training import RunConfig, train
+from mnistkit.ui.compare import CURVE_KEY, WALK_KEY
+
+SOURCE_PAGE = "pages/compare.py"
+
+
+@pytest.fixture(scope="module")
+def sample():
+    return load_mnist("sample")
+
+
+@pytest.fixture
+def app(monkeypatch) -> AppTest:
+    monkeypatch.setenv("MNISTKIT_DATA", "sample")
+    monkeypatch.delenv("MNISTKIT_MODELS_DIR", raising=False)
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=300).run()
+    at.switch_page(SOURCE_PAGE).run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def walk_results(at: AppTest, sample) -> list:
+    (results,) = at.session_state[WALK_KEY].values()  # one data set: the app's sample
+    return results
+
+
+def test_the_walkthrough_computes_every_step_and_starts_at_the_article(app, sample):
+    app.button(key="walk_start").click().run()
+    assert not app.exception, [e.value for e in app.exception]
+    table = app.dataframe[0].value
+    assert list(table["step"]) == [step.title for step in experiments.WALKTHROUGH]
+    article = train(RunConfig.from_preset("scratch-linear", "article"), sample)
+    assert table["test accuracy (%)"][0] == pytest.approx(100 * article.test_accuracy)
+    assert table["training images"][0] == 1000 and table["training images"][6] == 6000
+    assert app.button(key="walk_start").disabled  # nothing left to run
+    shown = app.code[0].value
+    assert shown.startswith("[0.0, ")  # the first row of weights starts at 0 and never moves
+
+
+def test_stopping_the_walkthrough_keeps_the_steps_already_trained(app, sample, monkeypatch):
+    calls = []
+
+    def interrupted(config, dataset, on_epoch=None):
+        calls.append(config)
+        if len(calls) == 3:
+            raise StopException()  # what a click on Stop does to the running script
+        return train(config, dataset, on_epoch=on_epoch)
+
+    monkeypatch.setattr(experiments, "train", interrupted)
+    app.button(key="walk_start").click().run()
+    kept = list(walk_results(app, sample))
+    assert [r.label for r in kept] == [s.title for s in experiments.WALKTHROUGH[:2]]
+    app.run()  # the page as it shows after the stop
+    assert len(app.dataframe[0].value) == 2
+    assert app.button(key="walk_start").label == "Run the remaining steps"
+    monkeypatch.setattr(experiments, "train", train)
+    app.button(key="walk_start").click().run()
+    finished = walk_results(app, sample)
+    assert len(finished) == len(experiments.WALKTHROUGH)
+    assert finished[:2] == kept  # the same trained models, not retrained
+    app.button(key="walk_reset").click().run()
+    assert walk_results(app, sample) == []
+
+
+def test_the_learning_curve_trains_each_size_and_keeps_them(app, sample):
+    app.selectbox(key="curve_settings").set_value("Linear net (NumPy): default settings").run()
+    app.button(key="curve_start").click().run()
+    assert not app.exception, [e.value for e in app.exception]
+    ((settings, _), points), *others = app.session_state[CURVE_KEY].items()
+    assert settings == "Linear net (NumPy): default settings" and not others
+    assert sorted(points) == [500, 1000, 5000, 6000]
+    assert points[6000].test_accuracy > points[500].test_accuracy
+    charts = app.get("plotly_chart")
+    assert any("Training images (log scale)" in chart.proto.spec for chart in charts)
+    assert app.button(key="curve_start").disabled
+
+
+def test_the_learning_curve_offers_the_settings_of_the_visitors_models(app, sample):
+    trained = train(RunConfig(model="scratch-linear", epochs=1, train_size=600), sample)
+    app.session_state["mnistkit_models"] = {"my linear net": trained}
+    app.run()
+    options = app.selectbox(key="curve_settings").options
+    assert "the settings of my linear net" in options
+    assert "Linear net (NumPy): preset article" in options
+
+
+def test_disagreements_list_the_digits_and_their_nearest_training_digits(app, sample):
+    app.run()
+    assert "Train at least two models" in app.info[0].value
+    linear = train(RunConfig(model="scratch-linear", epochs=1, train_size=1000), sample)
+    mlp = train(
+        RunConfig(model="sklearn-mlp", hyperparameters={"hidden_layers": (32,)}, epochs=2), sample
+    )
+    app.session_state["mnistkit_models"] = {"linear": linear, "mlp": mlp}
+    app.run()
+    assert not app.exception, [e.value for e in app.exception]
+    expected = experiments.disagreements(
+        {"linear": linear.predict(sample.x_test), "mlp": mlp.predict(sample.x_test)}, sample.y_test
+    )
+    text = " ".join(markdown.value for markdown in app.markdown)
+    assert f"disagree on **{len(expected):,}** of the 1,000 test digits" in text
+    chosen = app.selectbox(key="disagreement").value
+    assert chosen.index == expected[0].index
+    nearest = experiments.nearest_training_digits(sample.x_test[chosen.index], sample.x_train)
+    captions = [caption for image in app.image for caption in image.captions]
+    assert [f"{sample.y_train[i]} · #{i}" for i in nearest] == captions[-len(nearest) :]
