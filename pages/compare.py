@@ -18,24 +18,29 @@ st.write(
 )
 
 walk, curves, disagree = st.tabs(
-    ["The article, step by step", "Learning curves", "Where the models disagree"]
+    ["The article, step by step", "Learning curves", "Where the models disagree"],
+    key="compare_tab",
+    on_change="rerun",  # keeps the chosen tab across reruns; only the open tab does its work
 )
-with walk:
-    st.write(
-        "The first article's linear net, reproduced exactly, then changed one thing at a time up "
-        "to the Keras network: each row shows what the change buys in test accuracy and costs "
-        "in training time."
-    )
-    article_walkthrough(dataset)
-with curves:
-    st.write(
-        "How much does more data help? The same settings trained on more and more of the "
-        "training digits; the dashed line marks the 1,000 images the first article used."
-    )
-    learning_curves(dataset)
-with disagree:
-    st.write(
-        "Where your models give different answers to the same test digit, at least one of them "
-        "is wrong. Pick one to see the training digits that look most like it."
-    )
-    where_models_disagree(dataset)
+if walk.open:
+    with walk:
+        st.write(
+            "The first article's linear net, reproduced exactly, then changed one thing at a "
+            "time up to the Keras network: each row shows what the change buys in test accuracy "
+            "and costs in training time."
+        )
+        article_walkthrough(dataset)
+if curves.open:
+    with curves:
+        st.write(
+            "How much does more data help? The same settings trained on more and more of the "
+            "training digits; the dashed line marks the 1,000 images the first article used."
+        )
+        learning_curves(dataset)
+if disagree.open:
+    with disagree:
+        st.write(
+            "Where your models give different answers to the same test digit, at least one of "
+            "them is wrong. Pick one to see the training digits that look most like it."
+        )
+        where_models_disagree(dataset)

@@ -30,6 +30,14 @@ def app(monkeypatch) -> AppTest:
     return at
 
 
+def open_tab(at: AppTest, label: str) -> AppTest:
+    """Choose a tab, as a click on it does (only the open tab's content runs)."""
+    at.session_state["compare_tab"] = label
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
 def walk_results(at: AppTest, sample) -> list:
     (results,) = at.session_state[WALK_KEY].values()  # one data set: the app's sample
     return results
@@ -74,6 +82,8 @@ def test_stopping_the_walkthrough_keeps_the_steps_already_trained(app, sample, m
 
 
 def test_the_learning_curve_trains_each_size_and_keeps_them(app, sample):
+    open_tab(app, "Learning curves")
+    assert "walk_start" not in [b.key for b in app.button]  # a closed tab does no work
     app.selectbox(key="curve_settings").set_value("Linear net (NumPy): default settings").run()
     app.button(key="curve_start").click().run()
     assert not app.exception, [e.value for e in app.exception]
@@ -89,14 +99,14 @@ def test_the_learning_curve_trains_each_size_and_keeps_them(app, sample):
 def test_the_learning_curve_offers_the_settings_of_the_visitors_models(app, sample):
     trained = train(RunConfig(model="scratch-linear", epochs=1, train_size=600), sample)
     app.session_state["mnistkit_models"] = {"my linear net": trained}
-    app.run()
+    open_tab(app, "Learning curves")
     options = app.selectbox(key="curve_settings").options
     assert "the settings of my linear net" in options
     assert "Linear net (NumPy): preset article" in options
 
 
 def test_disagreements_list_the_digits_and_their_nearest_training_digits(app, sample):
-    app.run()
+    open_tab(app, "Where the models disagree")
     assert "Train at least two models" in app.info[0].value
     linear = train(RunConfig(model="scratch-linear", epochs=1, train_size=1000), sample)
     mlp = train(

@@ -22,7 +22,8 @@ CURVE_KEY = "mnistkit_curves"  # {(settings, data set source): {training images:
 def _buttons(start_label: str, finished: bool, key: str) -> tuple[bool, bool]:
     """Start, Stop and Start over; returns (start pressed, start over pressed)."""
     start, stop, again = st.columns([3, 2, 2])
-    started = start.button(start_label, type="primary", disabled=finished, key=f"{key}_start")
+    label = "All done: Start over to run again" if finished else start_label
+    started = start.button(label, type="primary", disabled=finished, key=f"{key}_start")
     stop.button(
         "Stop",
         icon=":material/stop:",
@@ -63,13 +64,17 @@ def article_walkthrough(dataset) -> None:
         f"{dataset.y_train[0]}) and prints the ten scores it then gives that image. Computed "
         "here, now:"
     )
-    st.code("[" + ", ".join(repr(float(score)) for score in scores) + "]", language=None)
+    vector = "[" + ", ".join(repr(float(score)) for score in scores) + "]"
+    st.code(vector, language=None, wrap_lines=True)
+    st.markdown("\n".join(f"- **{step.title}**: {step.why}" for step in experiments.WALKTHROUGH))
     results = st.session_state.setdefault(WALK_KEY, {}).setdefault(dataset.source, [])
     steps = experiments.WALKTHROUGH
     label = "Run the remaining steps" if results else "Run the walkthrough"
     started, again = _buttons(label, len(results) == len(steps), "walk")
     if again:
         results.clear()
+    table = st.empty()
+    _walk_table(table, results)
     if started:
         bar = _Bar()
         running = {"epochs": 0}  # the epochs of the step under way
@@ -87,34 +92,40 @@ def article_walkthrough(dataset) -> None:
             dataset, skip=len(results), on_start=on_start, on_epoch=on_epoch
         ):
             results.append(result)  # kept at once: a Stop click loses only the step under way
+            _walk_table(table, results)
             release_memory()
-        st.rerun()  # so that the buttons, the table and the chart show every finished step
-    rows = [
-        {
-            "step": result.label,
-            "what changes": step.why,
-            "training images": result.train_size,
-            "test accuracy (%)": 100 * result.test_accuracy,
-            "training time (s)": result.seconds,
-        }
-        for result, step in zip(results, steps, strict=False)
-    ]
-    if not rows:
+        st.rerun()  # so that the buttons and the chart show every finished step
+    if not results:
         st.caption(f"{len(steps)} steps; the whole walkthrough takes about a minute.")
         return
-    st.dataframe(
-        rows,
-        hide_index=True,
-        column_config={
-            "test accuracy (%)": st.column_config.NumberColumn(format="%.2f"),
-            "training time (s)": st.column_config.NumberColumn(format="%.1f"),
-            "what changes": st.column_config.TextColumn(width="large"),
-        },
-    )
     figure = plots.step_figure([r.label for r in results], [r.test_accuracy for r in results])
     st.plotly_chart(figure, width="stretch")
     if len(results) < len(steps):
         st.caption(f"{len(steps) - len(results)} steps still to run.")
+
+
+def _walk_table(placeholder, results: list) -> None:
+    """The finished steps as a table (nothing while there are none)."""
+    if not results:
+        return
+    rows = [
+        {
+            "step": result.label,
+            "training images": result.train_size,
+            "test accuracy (%)": 100 * result.test_accuracy,
+            "training time (s)": result.seconds,
+        }
+        for result in results
+    ]
+    placeholder.dataframe(
+        rows,
+        hide_index=True,
+        column_config={
+            "training images": st.column_config.NumberColumn(format="%d"),
+            "test accuracy (%)": st.column_config.NumberColumn(format="%.2f"),
+            "training time (s)": st.column_config.NumberColumn(format="%.1f"),
+        },
+    )
 
 
 def _curve_settings() -> dict[str, RunConfig]:
