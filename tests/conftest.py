@@ -63,3 +63,23 @@ def chromium() -> str:
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(0)
+
+
+@pytest.fixture(autouse=True)
+def served_through_the_router(monkeypatch):
+    """Let AppTest run the app as a server does once app.py has run: through st.navigation.
+
+    AppTest forgets before every run whether the app navigates with st.navigation, so each of
+    its runs would start in Streamlit's older pages/ layout, and every page's
+    through_the_router() would rerun and drop that run's clicks. A real server remembers; how it
+    serves a page's own address as its first request is covered by a browser test.
+    """
+    from streamlit.runtime.pages_manager import PagesManager
+
+    original = PagesManager.__init__
+
+    def init(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        PagesManager.uses_pages_directory = False
+
+    monkeypatch.setattr(PagesManager, "__init__", init)
