@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import time
 from dataclasses import dataclass
 
@@ -199,3 +200,49 @@ def test_five_visitors_train_and_draw_at_once_within_the_memory_budget(chromium)
     loads = [line for line in log.read_text().splitlines() if LOADED_MESSAGE in line]
     assert len(loads) == 1, loads
     assert peak < MEMORY_BUDGET_MB
+
+
+def test_leaving_the_train_page_mid_run_keeps_no_half_trained_model(chromium):
+    """A click on another page while a model trains: the run stops, nothing half-done is kept."""
+    environment = {"MNISTKIT_DATA": "sample", "MNISTKIT_MODELS_DIR": ""}
+    log = ROOT / "artifacts" / "server-interrupted.log"
+    with streamlit_server(environment, log) as server:
+        asyncio.run(leave_mid_run(server.url, chromium))
+
+
+async def leave_mid_run(url: str, chromium: str) -> None:
+    async with async_playwright() as playwright:
+        browser = await launch(playwright, chromium)
+        page = await browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.set_default_timeout(240_000)
+        await page.goto(f"{url}/train")
+        await wait_for_idle(page)
+        await slide_to(page, "Training digits", "500", "ArrowRight")
+        await slide_to(page, "Epochs", "1", "ArrowRight")
+        await page.get_by_role("button", name="Train", exact=True).click()
+        await page.get_by_text("is ready: it reads").wait_for()
+        await wait_for_idle(page)
+        (first,) = await own_models(page)
+
+        await page.get_by_role("radio", name=REGISTRY["sklearn-mlp"].display_name).check(force=True)
+        await wait_for_idle(page)
+        await slide_to(page, "Epochs", "60", "ArrowRight")  # all 6,000 digits: a long run
+        await page.get_by_role("button", name="Train", exact=True).click()
+        try:
+            await page.get_by_text(re.compile(r"Epoch [2-9] of 60")).wait_for(timeout=90_000)
+        finally:
+            await page.screenshot(path=str(ROOT / "artifacts" / "interrupted-run.png"))
+        await page.locator('[data-testid="stSidebarNav"] a', has_text="Draw").click()
+        await wait_for_idle(page)
+        # A session runs one script at a time: the Draw page showing means the run was stopped.
+        assert await page.get_by_role("heading", name="Draw a digit").is_visible()
+        assert await own_models(page) == [first]
+        await page.wait_for_timeout(
+            20_000
+        )  # longer than the whole run (60 x 0.25 s), had it gone on
+        await page.locator('[data-testid="stSidebarNav"] a', has_text="Train").click()
+        await wait_for_idle(page)
+        assert await own_models(page) == [first]
+        ready = page.locator('[data-testid="stAlertContentSuccess"]')
+        assert (await ready.inner_text()).splitlines()[-1].startswith(f"{first} is ready")
+        await browser.close()

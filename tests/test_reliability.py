@@ -643,3 +643,16 @@ def test_without_network_the_app_starts_on_the_sample_and_says_so(monkeypatch, t
         open_page(at, "data")
     finally:
         _shared_dataset.clear()
+
+
+def test_a_keras_model_answers_several_threads_at_once(keras_model, sample):
+    """A visitor's quick strokes run the Draw page in overlapping threads on one Keras model."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    images = sample.x_test[:200]
+    expected = keras_model.predict_proba(images)
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        answers = list(pool.map(lambda _: keras_model.predict_proba(images), range(24)))
+    for answer in answers:
+        assert np.allclose(answer, expected)
+    assert np.allclose(keras_model.predict_proba(images), expected)  # and the model still works
