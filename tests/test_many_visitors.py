@@ -59,18 +59,20 @@ async def wait_for_idle(page) -> None:
 async def slide_to(page, name: str, text: str, key: str) -> None:
     """Move the slider called ``name`` with the keyboard until it shows ``text``."""
     slider = page.get_by_role("slider", name=name)
-    await slider.focus()
-    await page.keyboard.press("Home")
-    await page.wait_for_timeout(200)
+    restart = "Home"
     for _ in range(120):
         shown = await slider.get_attribute("aria-valuetext")
         if shown == text:
             return
-        await page.keyboard.press(key)
+        await slider.focus()  # a rerun may have redrawn the form and taken the focus away
+        pressed, restart = restart or key, None
+        await page.keyboard.press(pressed)
         for _ in range(20):  # the value shown follows the key press a moment later
             await page.wait_for_timeout(100)
             if await slider.get_attribute("aria-valuetext") != shown:
                 break
+        else:  # stuck at the far end, or the press was lost: start again from the first value
+            restart = "Home" if pressed == key else None
     raise AssertionError(f"the {name} slider never showed {text}")
 
 
