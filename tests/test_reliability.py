@@ -25,11 +25,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import streamlit.testing.v1.app_test
 from conftest import ROOT
 from drawings import canvas_png
 from PIL import Image
-from streamlit.runtime.pages_manager import PagesManager
 from streamlit.testing.v1 import AppTest
 
 from mnistkit import limits, persistence
@@ -69,23 +67,9 @@ def keras_model(sample):
     return train(config, sample)
 
 
-class ServedPagesManager(PagesManager):
-    """Pages as a running server has them once app.py's ``st.navigation`` has run.
-
-    AppTest forgets before every run that the app navigates with ``st.navigation``, so each run
-    starts in Streamlit's older pages-folder mode and ``through_the_router`` reruns the script,
-    which drops a pressed button. A server remembers it after the first visit.
-    """
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        PagesManager.uses_pages_directory = False
-
-
 @pytest.fixture
 def visitor(monkeypatch, models) -> AppTest:
     """A visitor on the bundled sample who already has two models in their session."""
-    monkeypatch.setattr(streamlit.testing.v1.app_test, "PagesManager", ServedPagesManager)
     for variable in limits.ENVIRONMENT:
         monkeypatch.delenv(variable, raising=False)
     monkeypatch.setenv("MNISTKIT_DATA", "sample")
