@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from mnistkit import limits
 from mnistkit.models import DigitClassifier, build_model, get_model_class
 from mnistkit.models.base import TrainingDiverged
 
@@ -100,6 +101,7 @@ class RunConfig:
         _check_validation_share(self.validation_share)
         if self.train_size is not None:
             object.__setattr__(self, "train_size", int(self.train_size))
+            limits.check_run(self.train_size, self.epochs)  # None: checked by train on the data
         object.__setattr__(self, "seed", int(self.seed))
         object.__setattr__(self, "validation_share", float(self.validation_share))
 
@@ -180,6 +182,7 @@ def train(
 ) -> TrainedModel:
     """Train the model ``config`` describes on ``dataset``; see the module docstring."""
     images, labels = _training_images(config, dataset)
+    limits.check_run(len(images), config.epochs)  # before any work: shared servers stay usable
     n_validation = int(len(images) * config.validation_share)
     n_fit = len(images) - n_validation
     fit_images, fit_labels = images[:n_fit], labels[:n_fit]

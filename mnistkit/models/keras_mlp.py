@@ -6,6 +6,8 @@ built or trained; importing this module costs nothing.
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 
 from mnistkit.models.base import (
@@ -15,6 +17,11 @@ from mnistkit.models.base import (
     Preset,
     dense_parameter_count,
 )
+
+# Keras empties a model's variables while it runs fit or predict on JAX, so a second thread using
+# the model meanwhile fails (a Streamlit server runs a visitor's quick reruns in new threads while
+# the old one finishes). Every fit and predict in the process takes turns.
+KERAS_LOCK = threading.RLock()
 
 
 class KerasMLP(DigitClassifier):
@@ -152,20 +159,22 @@ class KerasMLP(DigitClassifier):
         # The images are shuffled here rather than by Keras, whose shuffle draws from NumPy's
         # global random state: this way the order depends on random_state alone.
         order = self._epoch_rng(len(self.loss_curve_)).permutation(len(images))
-        history = self.model_.fit(
-            images[order],
-            targets[order],
-            batch_size=settings["batch_size"],
-            epochs=1,
-            shuffle=False,
-            verbose=0,
-        )
+        with KERAS_LOCK:
+            history = self.model_.fit(
+                images[order],
+                targets[order],
+                batch_size=settings["batch_size"],
+                epochs=1,
+                shuffle=False,
+                verbose=0,
+            )
         self._record_loss(history.history["loss"][-1])
         return self
 
     def predict_proba(self, X) -> np.ndarray:
         self._check_trained()
-        outputs = self.model_.predict(self._pixels(X), batch_size=1024, verbose=0)
+        with KERAS_LOCK:
+            outputs = self.model_.predict(self._pixels(X), batch_size=1024, verbose=0)
         outputs = outputs.astype(np.float64)
         if self.output == "sigmoid":
             # Ten separate yes/no probabilities; dividing by their sum keeps their order.

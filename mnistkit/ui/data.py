@@ -5,16 +5,22 @@ from __future__ import annotations
 import os
 
 import streamlit as st
+from streamlit.logger import get_logger
 
 from mnistkit import plots
 from mnistkit.data import Dataset, load_mnist
+
+LOG = get_logger(__name__)  # the server's log, e.g. the terminal running `streamlit run`
+LOADED_MESSAGE = "Loaded the shared data set: "  # logged each time the cache fills
 
 
 @st.cache_resource(show_spinner="Loading the digits…")
 def _shared_dataset(setting: str) -> Dataset:
     """Load the data set the way ``load_mnist("auto")`` chooses it; ``setting`` keys the cache."""
     del setting  # load_mnist reads MNISTKIT_DATA itself; the argument only keys the cache
-    return load_mnist("auto")
+    dataset = load_mnist("auto")
+    LOG.info("%s%s", LOADED_MESSAGE, dataset.source)
+    return dataset
 
 
 def current_dataset() -> Dataset:

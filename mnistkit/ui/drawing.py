@@ -117,6 +117,7 @@ def picture_upload(entry: ModelEntry) -> None:
         return
     try:
         picture = read_image(upload.getvalue())
+        to_mnist(picture)  # a blank picture is explained here, not taken for an empty canvas
     except ImageError as error:
         st.error(f"That file could not be used: {error}")
         return

@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING
 
 import streamlit as st
 
+from mnistkit import limits
+
 if TYPE_CHECKING:  # kept out of the home page's imports: models import scikit-learn
     from mnistkit.data import Dataset
     from mnistkit.training import TrainedModel
@@ -98,8 +100,14 @@ def _unique(name: str, taken) -> str:
     return candidate
 
 
+def check_room() -> None:
+    """Refuse (``LimitError``, stating the cap) when the visitor keeps the most models allowed."""
+    limits.check_models(len(_own()))
+
+
 def add_model(trained: TrainedModel) -> str:
     """Add a visitor's model under a name no other model in their list has; returns that name."""
+    check_room()
     taken = set(_own()) | set(ready_made().models)
     name = _unique(trained.name, taken)
     _own()[name] = dataclasses.replace(trained, name=name)

@@ -37,19 +37,21 @@ def run_training(config: RunConfig) -> None:
         )
         chart.plotly_chart(plots.training_figure(history), width="stretch", key=f"live_{done}")
 
+    # A click elsewhere interrupts the run by raising inside on_epoch: the half-trained model is
+    # then never added, and the visitor's earlier models are untouched.
     try:
+        state.check_room()  # refused before the work, not after
         trained = train(config, dataset, on_epoch=on_epoch)
     except TrainingDiverged as error:
-        release_memory()
         progress.empty()
         st.error(str(error), icon=":material/warning:")
         return
     except ValueError as error:
-        release_memory()
         progress.empty()
         st.error(f"Training could not start: {error}", icon=":material/warning:")
         return
-    release_memory()
+    finally:
+        release_memory()
     progress.empty()
     st.session_state[LAST_RUN_KEY] = state.add_model(trained)
     st.rerun()  # so that the sidebar and the model list show the new model
@@ -79,6 +81,7 @@ def train_quick_model() -> None:
     """Train the quick model with a spinner; errors are shown as a sentence."""
     with st.spinner("Training a quick model on the training digits…"):
         try:
+            state.check_room()
             state.add_model(train(quick_config(), current_dataset()))
         except ValueError as error:
             st.error(f"The quick model could not be trained: {error}")
@@ -116,11 +119,11 @@ def _take_upload() -> None:
     if upload is None:
         return
     try:
-        trained = persistence.loads(upload.getvalue(), upload.name)
+        state.check_room()  # before reading a file that could not be kept anyway
+        name = state.add_model(persistence.loads(upload.getvalue(), upload.name))
     except ValueError as error:
         st.session_state.upload_message = ("error", f"{upload.name} was not added: {error}")
         return
-    name = state.add_model(trained)
     st.session_state.upload_message = ("success", f"{name} was added to your models.")
 
 
