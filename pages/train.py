@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from mnistkit.ui.controls import train_controls
+from mnistkit.ui.controls import share_link, train_controls
 from mnistkit.ui.data import current_dataset
 from mnistkit.ui.router import through_the_router
 from mnistkit.ui.training import last_run, model_list, model_upload, run_training
@@ -26,6 +26,7 @@ config = train_controls(len(dataset.y_train))
 if config is not None:
     run_training(config)
 last_run()
+share_link()
 
 st.subheader("Your models")
 st.write("Every model you train stays here while this tab is open. Download one to keep it.")

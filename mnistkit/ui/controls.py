@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import math
 from typing import Any
+from urllib.parse import urlencode
 
 import streamlit as st
 
+from mnistkit.links import settings_from_query, settings_to_query
 from mnistkit.models import REGISTRY
 from mnistkit.models.base import Hyperparameter, HyperparameterError
 from mnistkit.training import RunConfig
@@ -19,6 +21,9 @@ from mnistkit.training import RunConfig
 NO_PRESET = "(my own settings)"
 TRAIN_SIZES = (500, 1_000, 2_000, 5_000, 10_000, 20_000, 30_000, 60_000)
 RUN_SETTINGS = {"epochs", "train_size", "seed"}  # widgets of the run, not of the model
+LINK_READ_KEY = "train_link_read"  # the page's link has been read into the widgets
+LINK_NOTICES_KEY = "train_link_notices"  # a sentence per link parameter that was ignored
+LINK_KEY = "train_link"  # the query parameters of the last run trained, for sharing
 
 
 def log_grid(low: float, high: float, default: float | None = None) -> list[float]:
@@ -49,6 +54,7 @@ def hyperparameter_widget(family: str, declaration: Hyperparameter) -> Any:
         return st.text_input(f"{title} (units per layer, like 128-64)", key=key, help=help_text)
     if declaration.kind == "float" and declaration.log:
         grid = log_grid(declaration.low, declaration.high, declaration.default)
+        grid = sorted({*grid, st.session_state[key]})  # a linked value off the grid stays as is
         return st.select_slider(title, grid, key=key, help=help_text, format_func="{:g}".format)
     if declaration.kind == "float":
         step = (declaration.high - declaration.low) / 100
@@ -103,6 +109,9 @@ def family_choice() -> str:
 
 def train_controls(n_train: int) -> RunConfig | None:
     """The whole settings panel; a ``RunConfig`` once the form is submitted with valid settings."""
+    _read_link(n_train)
+    for notice in st.session_state.get(LINK_NOTICES_KEY, []):
+        st.warning(notice, icon=":material/link_off:")
     family = family_choice()
     model_class = REGISTRY[family]
     presets = [NO_PRESET, *model_class.presets]
@@ -142,16 +151,58 @@ def train_controls(n_train: int) -> RunConfig | None:
     if share is not None:
         run["validation_share"] = share
     try:
-        return RunConfig(model=family, hyperparameters=hyperparameters, **run)
+        config = RunConfig(model=family, hyperparameters=hyperparameters, **run)
     except ValueError as error:
         st.error(str(error))
         return None
+    query = settings_to_query(config)
+    st.query_params.from_dict(query)  # the address bar now holds a link to these settings
+    st.session_state[LINK_KEY] = query
+    st.session_state[LINK_NOTICES_KEY] = []
+    return config
+
+
+def share_link() -> None:
+    """The link to the last run's settings, for a teacher to send to a class."""
+    query = st.session_state.get(LINK_KEY)
+    if not query:
+        return
+    page = (st.context.url or "").split("?")[0]
+    st.caption("A link that opens this page with the last run's settings filled in:")
+    st.code(f"{page}?{urlencode(query)}", language=None, wrap_lines=True)
+
+
+def _read_link(n_train: int) -> None:
+    """Fill in the widgets from the page's query parameters, once per visit."""
+    if st.session_state.get(LINK_READ_KEY):
+        return
+    st.session_state[LINK_READ_KEY] = True
+    link = settings_from_query(st.query_params.to_dict())
+    notices = list(link.ignored)
+    if link.model is not None:
+        family = link.model
+        st.session_state["train_family"] = family
+        declarations = {h.name: h for h in REGISTRY[family].hyperparameters}
+        for name, value in link.hyperparameters.items():
+            st.session_state[_key(family, name)] = _widget_value(declarations[name], value)
+        if link.train_size is not None and link.train_size >= n_train:
+            notices.append(
+                f"The link's train_size={link.train_size} was ignored: this data set has "
+                f"{n_train:,} training digits, so the largest choice is all of them."
+            )
+        elif link.train_size is not None:
+            st.session_state[_key(family, "train_size")] = link.train_size
+        if link.seed is not None:
+            st.session_state[_key(family, "seed")] = link.seed
+    st.session_state[LINK_NOTICES_KEY] = notices
 
 
 def _run_settings(family: str, epochs: Hyperparameter | None, n_train: int) -> dict[str, Any]:
     """Training-set size, epochs and seed; 0 in the size slider means every training digit."""
-    sizes = [size for size in TRAIN_SIZES if size < n_train] + [0]
     size_key = _key(family, "train_size")
+    linked = st.session_state.get(size_key)
+    offered = set(TRAIN_SIZES) | ({linked} if isinstance(linked, int) and linked > 0 else set())
+    sizes = sorted(size for size in offered if size < n_train) + [0]
     if st.session_state.get(size_key) not in sizes:
         st.session_state[size_key] = 0
     train_size = st.select_slider(
