@@ -174,3 +174,39 @@ def _frozen(array: np.ndarray) -> np.ndarray:
     array = np.array(array)  # a private copy, so freezing it cannot affect the caller
     array.flags.writeable = False
     return array
+
+
+# Leaderboard columns and which way is better: True when higher is better.
+LEADERBOARD_COLUMNS: dict[str, bool] = {
+    "test accuracy (%)": True,
+    "training time (s)": False,
+    "reading time (ms per digit)": False,
+    "parameters": False,
+    **{f"F1 of {digit} (%)": True for digit in CLASSES},
+}
+
+
+def leaderboard(models: list[tuple[str, Any, Evaluation]]) -> list[dict[str, Any]]:
+    """One row per ``(name, trained model, evaluation)``: the leaderboard's columns, by model."""
+    return [
+        {
+            "model": name,
+            "test accuracy (%)": 100 * evaluation.accuracy,
+            "training time (s)": float(trained.seconds),
+            "reading time (ms per digit)": float(evaluation.latency_ms),
+            "parameters": int(trained.model.count_parameters()),
+            **{f"F1 of {d} (%)": 100 * float(evaluation.f1[d]) for d in CLASSES},
+        }
+        for name, trained, evaluation in models
+    ]
+
+
+def best_in_each_column(rows: list[dict[str, Any]]) -> dict[str, list[int]]:
+    """For each leaderboard column, the rows holding its best value (ties share the mark)."""
+    best = {}
+    for column, higher_is_better in LEADERBOARD_COLUMNS.items():
+        values = [row[column] for row in rows]
+        if values:
+            target = max(values) if higher_is_better else min(values)
+            best[column] = [index for index, value in enumerate(values) if value == target]
+    return best

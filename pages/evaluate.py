@@ -7,6 +7,7 @@ from mnistkit.evaluation import mistakes, per_class_table
 from mnistkit.ui import state
 from mnistkit.ui.confusion import confusion_explorer
 from mnistkit.ui.data import current_dataset
+from mnistkit.ui.leaderboard import leaderboard_table
 from mnistkit.ui.router import through_the_router
 from mnistkit.ui.widgets import digit_gallery, model_picker
 
@@ -73,24 +74,8 @@ digit_gallery(
 )
 
 st.subheader("All your models side by side")
-rows = []
-for other in state.all_models():
-    scores = state.evaluation_of(other, dataset)
-    rows.append(
-        {
-            "model": other.label,
-            "test accuracy": 100 * scores.accuracy,
-            "mistakes": scores.n_digits - scores.n_correct,
-            "training time (s)": other.trained.seconds,
-            "reading time (ms per digit)": scores.latency_ms,
-        }
-    )
-st.dataframe(
-    rows,
-    hide_index=True,
-    column_config={
-        "test accuracy": percent,
-        "training time (s)": st.column_config.NumberColumn(format="%.1f"),
-        "reading time (ms per digit)": st.column_config.NumberColumn(format="%.3f"),
-    },
+st.write(
+    "Every model in your list, read on the same test digits: what each one scores, what it "
+    "cost to train, how fast it reads, how big it is, and how well it does digit by digit."
 )
+leaderboard_table(dataset)
