@@ -280,7 +280,7 @@ def learning_curve_figure(
             y=[100 * accuracy for accuracy in accuracies],
             mode="lines+markers+text",
             text=[f"{100 * accuracy:.1f}%" for accuracy in accuracies],
-            textposition="top left",
+            textposition="top center",
             name="test accuracy (%)",
             line={"color": INK, "width": 3},
         )
@@ -295,16 +295,28 @@ def learning_curve_figure(
         ),
         secondary_y=True,
     )
-    figure.add_vline(
-        x=marked,
-        line={"color": "#888", "dash": "dash"},
-        annotation_text=f"the article's {marked:,} images",
-        annotation_position="top right",
+    figure.add_vline(x=marked, line={"color": "#888", "dash": "dash"})
+    figure.add_annotation(
+        x=np.log10(marked),
+        y=1.0,
+        yref="paper",
+        text=f"the article's {marked:,} images",
+        showarrow=False,
+        xanchor="left",
+        yanchor="bottom",
+        font={"color": "#666"},
     )
-    figure.update_xaxes(title="Training images (log scale)", type="log")
-    figure.update_yaxes(title="Test accuracy (%)", secondary_y=False)
-    figure.update_yaxes(title="Training time (s)", secondary_y=True, showgrid=False)
-    return _layout(figure, 380, legend={"orientation": "h", "y": -0.25})
+    ends = np.log10([min(min(sizes), marked), max(max(sizes), marked)])
+    figure.update_xaxes(
+        title="Training images (log scale)", type="log", range=[ends[0] - 0.2, ends[1] + 0.2]
+    )
+    low = min(100 * min(accuracies), 100)
+    figure.update_yaxes(title="Test accuracy (%)", secondary_y=False, range=[low - 5, 102])
+    figure.update_yaxes(
+        title="Training time (s)", secondary_y=True, showgrid=False, rangemode="tozero"
+    )
+    figure = _layout(figure, 400, legend={"orientation": "h", "y": -0.25})
+    return figure.update_layout(margin={"t": 60})
 
 
 def step_figure(titles: Sequence[str], accuracies: Sequence[float]) -> go.Figure:
