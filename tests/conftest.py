@@ -60,6 +60,18 @@ def chromium() -> str:
     return path
 
 
+@pytest.fixture(scope="module")
+def browser(chromium):
+    """Headless Chromium driven by Playwright (a test dependency: missing, it fails loudly)."""
+    import playwright.sync_api as playwright_api
+    from browser_helpers import launch
+
+    with playwright_api.sync_playwright() as playwright:
+        browser = launch(playwright, chromium)
+        yield browser
+        browser.close()
+
+
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(0)

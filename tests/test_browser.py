@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import re
 
-import playwright.sync_api as playwright_api  # a test dependency: missing, it fails loudly
 import pytest
 from browser_helpers import (
     CANVAS,
@@ -19,7 +18,6 @@ from browser_helpers import (
     digit_strokes,
     draw,
     error_texts,
-    launch,
     screenshot,
     streamlit_server,
     wait_for_idle,
@@ -81,14 +79,6 @@ def sample_server(chromium):
     environment = {"MNISTKIT_DATA": "sample", "MNISTKIT_MODELS_DIR": ""}
     with streamlit_server(environment, ROOT / "artifacts" / "server-sample.log") as server:
         yield server
-
-
-@pytest.fixture(scope="module")
-def browser(chromium):
-    with playwright_api.sync_playwright() as playwright:
-        browser = launch(playwright, chromium)
-        yield browser
-        browser.close()
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import re
 
-import playwright.sync_api as playwright_api  # a test dependency: missing, it fails loudly
 import pytest
 from browser_helpers import (
     CANVAS,
@@ -15,7 +14,6 @@ from browser_helpers import (
     digit_strokes,
     draw,
     error_texts,
-    launch,
     screenshot,
     streamlit_server,
     wait_for_idle,
@@ -49,14 +47,6 @@ def server(chromium, two_models):
     environment = {"MNISTKIT_DATA": "sample", "MNISTKIT_MODELS_DIR": str(two_models)}
     with streamlit_server(environment, ROOT / "artifacts" / "server-draw.log") as running:
         yield running
-
-
-@pytest.fixture(scope="module")
-def browser(chromium):
-    with playwright_api.sync_playwright() as playwright:
-        browser = launch(playwright, chromium)
-        yield browser
-        browser.close()
 
 
 @pytest.fixture

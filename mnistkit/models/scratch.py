@@ -18,6 +18,17 @@ from threadpoolctl import threadpool_limits
 
 from mnistkit.models.base import N_PIXELS, DigitClassifier, Hyperparameter, Preset
 
+# The first article's network and training, as settings of this model.
+ARTICLE_SETTINGS = {
+    "loss": "squared_error",
+    "batch_size": 1,
+    "learning_rate": 1e-7,
+    "input_scaling": "raw",
+    "initial_weights": "article",
+    "fit_intercept": False,
+    "shuffle": False,
+}
+
 
 class ScratchLinearNet(DigitClassifier):
     """Ten weighted sums of the pixels (and an optional bias each), trained by gradient descent."""
@@ -87,15 +98,7 @@ class ScratchLinearNet(DigitClassifier):
             "article",
             "The article exactly: squared error, raw pixels, one image per update, learning rate "
             "1e-7, the first 1,000 training images, 5 epochs.",
-            hyperparameters={
-                "loss": "squared_error",
-                "batch_size": 1,
-                "learning_rate": 1e-7,
-                "input_scaling": "raw",
-                "initial_weights": "article",
-                "fit_intercept": False,
-                "shuffle": False,
-            },
+            hyperparameters=ARTICLE_SETTINGS,
             train_size=1000,
             epochs=5,
             validation_share=0.0,
@@ -104,15 +107,7 @@ class ScratchLinearNet(DigitClassifier):
             "article-all-images",
             "The article's settings on all 60,000 training images, which its pure-Python loops "
             "could not finish in a day; vectorised, it takes seconds.",
-            hyperparameters={
-                "loss": "squared_error",
-                "batch_size": 1,
-                "learning_rate": 1e-7,
-                "input_scaling": "raw",
-                "initial_weights": "article",
-                "fit_intercept": False,
-                "shuffle": False,
-            },
+            hyperparameters=ARTICLE_SETTINGS,
             epochs=5,
             validation_share=0.0,
         ),
