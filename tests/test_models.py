@@ -33,6 +33,7 @@ from mnistkit.models import (
     build_model,
     get_model_class,
 )
+from mnistkit.models.keras_mlp import PREDICT_BATCH_SIZES
 from mnistkit.models.scratch import loss_and_gradients
 
 # What the article prints after 5 epochs on the first training image alone.
@@ -339,6 +340,32 @@ def test_keras_model_scales_pixels_itself(quick_models, small):
     np.testing.assert_allclose(
         model.predict_proba(images.astype(np.float64)), model.predict_proba(images), rtol=1e-5
     )
+
+
+def test_keras_reads_any_number_of_digits_with_a_few_compilations(quick_models, small):
+    """A growing handwriting set must not make XLA compile the network once per size."""
+    import jax.monitoring
+
+    model = quick_models["keras-mlp"]
+    images = np.concatenate([small[2], small[2][:300]])  # 1,300 digits: more than one batch
+    one_by_one = np.concatenate([model.predict_proba(image[None]) for image in images[:40]])
+    compilations = []
+
+    def count(event: str, *_, **__) -> None:
+        if event == "/jax/core/compile/backend_compile_duration":
+            compilations.append(event)
+
+    jax.monitoring.register_event_duration_secs_listener(count)
+    try:
+        answers = {n: model.predict_proba(images[:n]) for n in [*range(1, 41), 129, 1300]}
+    finally:
+        jax.monitoring.unregister_event_duration_listener(count)
+    assert len(compilations) <= len(PREDICT_BATCH_SIZES)
+    for n, probabilities in answers.items():
+        assert probabilities.shape == (n, 10)
+    np.testing.assert_allclose(answers[40], one_by_one, rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(answers[1300][:40], one_by_one, rtol=1e-5, atol=1e-7)
+    assert model.predict_proba(images[:0]).shape == (0, 10)
 
 
 def test_keras_article_003_has_sigmoid_outputs(small):

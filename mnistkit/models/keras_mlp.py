@@ -23,6 +23,12 @@ from mnistkit.models.base import (
 # the old one finishes). Every fit and predict in the process takes turns.
 KERAS_LOCK = threading.RLock()
 
+# XLA compiles the network afresh for every new number of images it is asked to read (about 0.2 s,
+# and 2 MB kept for good, each time), so a learner adding digits to a handwriting set one by one
+# would have the server compile without end. Predictions therefore run on a few fixed batch sizes,
+# the last batch padded with blank images: at most four compilations per model.
+PREDICT_BATCH_SIZES = (1, 16, 128, 1024)
+
 
 class KerasMLP(DigitClassifier):
     """A Keras MLP; the model rescales 0-255 pixels itself, so a saved file takes raw images."""
@@ -173,9 +179,13 @@ class KerasMLP(DigitClassifier):
 
     def predict_proba(self, X) -> np.ndarray:
         self._check_trained()
+        pixels = self._pixels(X)
         with KERAS_LOCK:
-            outputs = self.model_.predict(self._pixels(X), batch_size=1024, verbose=0)
-        outputs = outputs.astype(np.float64)
+            batches = [
+                np.asarray(self.model_.predict_on_batch(batch))[:count]
+                for batch, count in _fixed_size_batches(pixels)
+            ]
+        outputs = np.concatenate(batches, dtype=np.float64) if batches else np.empty((0, 10))
         if self.output == "sigmoid":
             # Ten separate yes/no probabilities; dividing by their sum keeps their order.
             outputs /= np.maximum(outputs.sum(axis=1, keepdims=True), np.finfo(np.float64).tiny)
@@ -229,3 +239,13 @@ class KerasMLP(DigitClassifier):
             return None
         # Three numbers, so never the same stream as an epoch's [seed, epoch].
         return int(np.random.SeedSequence([seed, index, 1]).generate_state(1)[0])
+
+
+def _fixed_size_batches(images: np.ndarray):
+    """``images`` in batches of the sizes in PREDICT_BATCH_SIZES: (padded batch, real count)."""
+    largest = PREDICT_BATCH_SIZES[-1]
+    for start in range(0, len(images), largest):
+        batch = images[start : start + largest]
+        size = next(size for size in PREDICT_BATCH_SIZES if size >= len(batch))
+        padding = np.zeros((size - len(batch), *batch.shape[1:]), dtype=batch.dtype)
+        yield np.concatenate([batch, padding]), len(batch)
