@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from mnistkit.ui.memory import limit_allocator_arenas
+from mnistkit.memory import limit_allocator_arenas
 from mnistkit.ui.sidebar import show_sidebar
 
 limit_allocator_arenas()  # keeps the server's memory within small hosting plans

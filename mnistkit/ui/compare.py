@@ -9,10 +9,10 @@ from __future__ import annotations
 import streamlit as st
 
 from mnistkit import experiments, plots
+from mnistkit.memory import release_memory
 from mnistkit.models import REGISTRY
 from mnistkit.training import RunConfig
 from mnistkit.ui import state
-from mnistkit.ui.memory import release_memory
 from mnistkit.ui.widgets import digit_gallery
 
 WALK_KEY = "mnistkit_walkthrough"  # {data set source: [Result, ...]} in step order

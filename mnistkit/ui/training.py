@@ -5,10 +5,10 @@ from __future__ import annotations
 import streamlit as st
 
 from mnistkit import persistence, plots
+from mnistkit.memory import release_memory
 from mnistkit.training import RunConfig, TrainingDiverged, train
 from mnistkit.ui import state
 from mnistkit.ui.data import current_dataset
-from mnistkit.ui.memory import release_memory
 
 LAST_RUN_KEY = "mnistkit_last_run"  # the name of the model trained last, shown until the next
 # What the Draw page trains when a visitor has no model yet: on all 60,000 digits it takes a few

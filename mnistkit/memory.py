@@ -41,9 +41,10 @@ def limit_allocator_arenas(arenas: int = 2, mapped_from: int = 4 << 20) -> None:
         library.mallopt(M_TRIM_THRESHOLD, 2 * 32 << 20)
 
 
-def release_memory() -> None:
-    """Collect garbage and hand freed pages back to the system (after a training run)."""
-    gc.collect()
+def release_memory(collect: bool = True) -> None:
+    """Hand freed pages back to the system (after a training run); first collect garbage."""
+    if collect:
+        gc.collect()
     library = _glibc()
     if library is not None:
         library.malloc_trim(0)
