@@ -33,7 +33,7 @@ from mnistkit.models import (
     build_model,
     get_model_class,
 )
-from mnistkit.models.keras_mlp import PREDICT_BATCH_SIZES
+from mnistkit.models.keras_mlp import PREDICT_BATCH_SIZES, _full_batches
 from mnistkit.models.scratch import loss_and_gradients
 
 # What the article prints after 5 epochs on the first training image alone.
@@ -366,6 +366,17 @@ def test_keras_reads_any_number_of_digits_with_a_few_compilations(quick_models, 
     np.testing.assert_allclose(answers[40], one_by_one, rtol=1e-5, atol=1e-7)
     np.testing.assert_allclose(answers[1300][:40], one_by_one, rtol=1e-5, atol=1e-7)
     assert model.predict_proba(images[:0]).shape == (0, 10)
+
+
+@pytest.mark.parametrize("n, batch_size", [(54_000, 128), (300, 32), (256, 128), (50, 128)])
+def test_keras_epoch_uses_every_image_in_full_batches(n, batch_size):
+    """One compiled training step per run: the last batch is topped up, no image left out."""
+    order = np.random.default_rng(0).permutation(n)
+    epoch = _full_batches(order, batch_size)
+    assert set(epoch) == set(range(n))
+    assert len(epoch) - n < batch_size
+    assert len(epoch) % batch_size == 0 or len(epoch) == n < batch_size
+    np.testing.assert_array_equal(epoch[:n], order)
 
 
 def test_keras_article_003_has_sigmoid_outputs(small):
