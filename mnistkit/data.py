@@ -13,6 +13,7 @@ import contextlib
 import gzip
 import hashlib
 import io
+import lzma
 import math
 import os
 import secrets
@@ -42,6 +43,18 @@ IDX_FILES = {
 IDX_IMAGES_MAGIC = 2051  # 0x00000803: unsigned bytes, three dimensions
 IDX_LABELS_MAGIC = 2049  # 0x00000801: unsigned bytes, one dimension
 IMAGE_SHAPE = (28, 28)
+# What reading a damaged or unusual zip member can raise: beyond damage, zipfile refuses
+# encrypted members (RuntimeError) and compression methods it does not know (NotImplementedError).
+ZIP_READ_ERRORS = (
+    ValueError,
+    EOFError,
+    OSError,
+    RuntimeError,
+    NotImplementedError,
+    zipfile.BadZipFile,
+    zlib.error,
+    lzma.LZMAError,
+)
 MAX_DIGITS = 250_000  # per array; MNIST has 60,000, and a file claiming far more is refused unread
 MAX_DIGIT_SET = 10_000  # a learner's own handwriting set is small
 NETWORK_TIMEOUT_SECONDS = 5.0  # to reach the download server, name lookup included
@@ -426,7 +439,7 @@ def _npy_header(archive: zipfile.ZipFile, name: str, key: str) -> tuple[tuple, n
                 shape, _, dtype = np.lib.format.read_array_header_2_0(member)
             else:
                 raise ValueError(f"unsupported .npy version {version}")
-    except (ValueError, EOFError, OSError, zipfile.BadZipFile, zlib.error) as error:
+    except ZIP_READ_ERRORS as error:
         raise DataError(f"Cannot load {name}: its array {key} is damaged ({error}).") from error
     return shape, dtype
 
@@ -436,7 +449,7 @@ def _npy_array(archive: zipfile.ZipFile, name: str, key: str) -> np.ndarray:
     try:
         with archive.open(f"{key}.npy") as member:
             return np.lib.format.read_array(member, allow_pickle=False)
-    except (ValueError, EOFError, OSError, zipfile.BadZipFile, zlib.error) as error:
+    except ZIP_READ_ERRORS as error:
         raise DataError(
             f"Cannot load {name}: its array {key} is damaged or truncated ({error})."
         ) from error

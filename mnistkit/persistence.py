@@ -28,6 +28,7 @@ import numpy as np
 
 import mnistkit
 from mnistkit import limits
+from mnistkit.data import ZIP_READ_ERRORS
 from mnistkit.models import REGISTRY
 
 FORMAT = "mnistkit-model"
@@ -241,7 +242,7 @@ def _zip_members(path: Path, name: str) -> set[str]:
             unpacked = sum(info.file_size for info in infos)
             # testzip checks every member against its checksum, catching flipped bytes.
             damaged = archive.testzip() if unpacked <= MAX_UNPACKED_BYTES else None
-    except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError) as error:
+    except ZIP_READ_ERRORS as error:
         raise ModelFileError(_damaged(name)) from error
     if unpacked > MAX_UNPACKED_BYTES:
         raise ModelFileError(f"{name} unpacks to more than 1 GB, far more than any mnistkit model.")
@@ -326,7 +327,7 @@ def _read_keras(path: Path, name: str) -> Any:
             config = json.loads(archive.read("config.json"))
             names = set(archive.namelist())
             metadata = archive.read(KERAS_METADATA) if KERAS_METADATA in names else None
-    except (zipfile.BadZipFile, OSError, EOFError, ValueError, KeyError) as error:
+    except (*ZIP_READ_ERRORS, KeyError) as error:
         raise ModelFileError(_damaged(name)) from error
     _check_keras_config(config, name)
     if metadata is None:

@@ -371,13 +371,16 @@ def _as_bytes(array: np.ndarray) -> np.ndarray:
         return array.astype(np.uint8) * 255
     if array.dtype.kind not in "uif":
         raise ImageError(f"Expected pixel values that are numbers; got {array.dtype}.")
-    values = np.nan_to_num(array.astype(np.float64))
+    values = array.astype(np.float64)
+    if not np.isfinite(values).all():
+        raise ImageError("Some pixel values are not numbers (NaN or infinite); fix them first.")
     if array.dtype.kind == "f" and values.min() >= 0 and values.max() <= 1:
         values = values * 255
     elif array.dtype.kind in "ui" and array.dtype.itemsize == 2:
         values = values / 257  # 16-bit shades
     elif values.min() < 0 or values.max() > 255:
-        values = (values - values.min()) / max(values.max() - values.min(), 1e-12) * 255
+        halves = values / 2  # halved, so that the range of the largest floats cannot overflow
+        values = (halves - halves.min()) / max(halves.max() - halves.min(), 1e-12) * 255
     return np.rint(values).astype(np.uint8)
 
 

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from zips import unreadable_members
 
 from mnistkit import data
 from mnistkit.data import DataError, load_digit_set, load_mnist, read_idx, save_digit_set
@@ -650,3 +651,12 @@ def test_saving_a_malformed_digit_set(images, labels, phrase):
     with pytest.raises(DataError) as caught:
         save_digit_set(images, labels)
     assert_one_sentence(str(caught.value), "Cannot save these digits", phrase)
+
+
+@pytest.mark.parametrize("how", ["encrypted", "unknown-method"])
+def test_a_digit_set_whose_zip_members_cannot_be_read_is_refused(how):
+    buffer = io.BytesIO()
+    np.savez(buffer, x=np.zeros((2, 28, 28), np.uint8), y=np.array([3, 4], np.uint8))
+    with pytest.raises(DataError) as caught:
+        load_digit_set(unreadable_members(buffer.getvalue(), how))
+    assert_one_sentence(str(caught.value), "is damaged")

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from zips import unreadable_members
 
 from mnistkit import persistence
 from mnistkit.persistence import ModelFileError, dumps, load, loads, save
@@ -376,3 +377,10 @@ def test_a_zip_bomb_is_refused_before_it_is_unpacked(monkeypatch):
     data = zip_bytes({"coef_.npy": bytes(2000)})
     monkeypatch.setattr(persistence, "MAX_UNPACKED_BYTES", 1000)
     refused(data, "unpacks to more than")
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+@pytest.mark.parametrize("how", ["encrypted", "unknown-method"])
+def test_a_model_file_whose_zip_members_cannot_be_read_is_refused(family, how, saved):
+    path = saved[family]
+    refused(unreadable_members(path.read_bytes(), how), "damaged", filename=path.name)

@@ -379,3 +379,12 @@ def test_flatten_and_scale():
     assert scaled.dtype == np.float32 and scaled.max() == 1.0 and scaled.min() == 0.0
     with pytest.raises(ValueError, match="28x28"):
         flatten(np.zeros((2, 27, 27)))
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_pixels_that_are_not_numbers_are_refused(bad):
+    picture = np.zeros((28, 28), dtype=np.float32)
+    picture[10:18, 12:16] = 1.0
+    picture[0, 0] = bad
+    with pytest.raises(ImageError, match="not numbers"):
+        to_mnist(picture)
