@@ -192,7 +192,10 @@ def _write_skops(trained: Any, path: Path, metadata: str) -> None:
 def _write_keras(trained: Any, path: Path, metadata: str) -> None:
     import keras
 
-    keras.saving.save_model(trained.model.model_, path)
+    from mnistkit.models.keras_mlp import KERAS_LOCK
+
+    with KERAS_LOCK:  # a prediction in another thread swaps the weights' buffers meanwhile
+        keras.saving.save_model(trained.model.model_, path)
     # A .keras file is a zip archive; Keras ignores members it does not know.
     with zipfile.ZipFile(path, "a", compression=zipfile.ZIP_DEFLATED) as archive:
         archive.writestr(KERAS_METADATA, metadata)

@@ -640,3 +640,34 @@ def test_a_keras_model_answers_several_threads_at_once(keras_model, sample):
     for answer in answers:
         assert np.allclose(answer, expected)
     assert np.allclose(keras_model.predict_proba(images), expected)  # and the model still works
+
+
+def test_a_keras_model_can_be_downloaded_while_it_answers(keras_model, sample):
+    """A ready-made model is shared: one visitor downloads it while others draw with it."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    images = sample.x_test[:50]
+    expected = keras_model.predict_proba(images)
+    downloads_done = threading.Event()
+
+    def keep_drawing() -> int:
+        """One digit at a time, as the Draw page asks, until the downloads are done."""
+        answers = 0
+        while not downloads_done.is_set():
+            digit = answers % len(images)
+            assert np.allclose(keras_model.predict_proba(images[digit][None]), expected[digit])
+            answers += 1
+        return answers
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        visitors = [pool.submit(keep_drawing) for _ in range(2)]
+        try:
+            for _ in range(5):
+                data, filename = persistence.dumps(keras_model)
+                downloaded = persistence.loads(data, filename)
+                assert np.allclose(downloaded.predict_proba(images), expected)
+        finally:
+            downloads_done.set()
+        assert all(visitor.result() > 0 for visitor in visitors)
+    assert np.allclose(keras_model.predict_proba(images), expected)  # and the model still works

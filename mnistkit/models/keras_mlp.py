@@ -20,7 +20,7 @@ from mnistkit.models.base import (
 
 # Keras empties a model's variables while it runs fit or predict on JAX, so a second thread using
 # the model meanwhile fails (a Streamlit server runs a visitor's quick reruns in new threads while
-# the old one finishes). Every fit and predict in the process takes turns.
+# the old one finishes). Every fit, predict and save in the process takes turns.
 KERAS_LOCK = threading.RLock()
 
 # XLA compiles the network afresh for every new number of images it is asked to read (about 0.2 s,
