@@ -1,4 +1,4 @@
-"""Home: what the dashboard is for, which digits it uses, and the four steps."""
+"""Home: what the dashboard is for, which digits it uses, the four steps, and what comes next."""
 
 import streamlit as st
 
@@ -29,3 +29,9 @@ for column, (page, label, icon, description) in zip(st.columns(4), steps, strict
     with column.container(border=True):
         st.page_link(page, label=f"**{label}**", icon=icon)
         st.caption(description)
+
+st.page_link(
+    "pages/compare.py",
+    label="**Then compare**: what more data, a better loss or a hidden layer buys, measured here.",
+    icon=":material/compare_arrows:",
+)

@@ -81,10 +81,10 @@ def test_every_page_renders_on_the_bundled_sample(app, name):
     assert "sample" in sidebar.lower(), sidebar  # the data source, as Dataset.source says it
 
 
-def test_home_links_the_four_steps(app):
+def test_home_links_the_four_steps_and_compare(app):
     open_page(app, "home")
     links = {link.proto.page for link in app.get("page_link")}
-    assert {"data", "train", "evaluate", "draw"} <= {link.strip("/") for link in links}
+    assert {"data", "train", "evaluate", "draw", "compare"} <= {link.strip("/") for link in links}
 
 
 def test_the_data_page_filters_and_reshuffles_its_digits(app, sample):
