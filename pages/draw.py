@@ -4,7 +4,7 @@ import streamlit as st
 
 from mnistkit.ui.drawing import drawing_pad, picture_upload
 from mnistkit.ui.router import through_the_router
-from mnistkit.ui.teaching import teaching_sections
+from mnistkit.ui.teaching import picture_sections, teaching_sections
 from mnistkit.ui.training import train_quick_model
 from mnistkit.ui.widgets import model_picker
 
@@ -34,4 +34,6 @@ draw_tab, upload_tab = st.tabs(["Draw with the mouse", "Upload a picture"])
 with draw_tab:
     drawing_pad(entry, below=lambda: teaching_sections(entry))
 with upload_tab:
-    picture_upload(entry)
+    picture = picture_upload(entry)
+    if picture is not None:
+        picture_sections(entry, picture)

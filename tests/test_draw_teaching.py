@@ -111,6 +111,28 @@ def test_the_inspector_shows_every_step_and_the_switches_skip_them(on_the_sample
     assert "Step skipped" not in texts(at.warning)
 
 
+def test_an_uploaded_picture_gets_the_inspector_and_every_model(on_the_sample, models, sample):
+    picture = canvas_png(sample.x_test[0], "black-on-white", 5, (10, 140))  # off-centre
+    at = draw_page(models, None)  # nothing drawn: only the picture is inspected
+    at.file_uploader(key="digit_picture").upload("mine.png", picture, "image/png")
+    run(at)
+    assert "Step by step: how your picture becomes 28x28" in texts(at.subheader)
+    assert "Every model reads the same picture" in texts(at.subheader)
+    assert "**Your picture**" in texts(at.markdown)
+    cards = [m.value for m in at.markdown if m.value.startswith("#### ")]
+    assert len(cards) == len(models)  # the picture's; the empty pad shows none
+    assert "Step skipped" not in texts(at.warning)
+
+    at.toggle(key="upload_inspect_centre").set_value(False)
+    run(at)
+    assert "Step skipped: centring by centre of mass" in texts(at.warning)
+    assert at.toggle(key="inspect_centre").value  # the pad's own switch is untouched
+    digit = to_mnist(Image.open(io.BytesIO(picture)))
+    linear = next(t for t in models.values() if t.config.model == "scratch-linear")
+    found = teaching.evidence(linear.model, digit)
+    assert f"The highest score, **{found.prediction}**" in texts(at.markdown)
+
+
 def test_every_model_reads_the_drawing_side_by_side(on_the_sample, models, sample):
     drawing = drawing_of(sample.x_test[1])
     digit = to_mnist(drawing)

@@ -105,8 +105,11 @@ def keep_drawing(strokes: list, canvas) -> None:
     st.session_state[STROKES_KEY] = len(strokes)
 
 
-def picture_upload(entry: ModelEntry) -> None:
-    """Read an uploaded photo or scan of a digit, safely, and show the model's answer."""
+def picture_upload(entry: ModelEntry):
+    """Read an uploaded photo or scan of a digit, safely, and show the model's answer.
+
+    Returns the picture (a PIL image) once it holds a digit, else None.
+    """
     upload = st.file_uploader(
         "A picture of one digit (PNG, JPEG, GIF, BMP or WebP)",
         type=["png", "jpg", "jpeg", "gif", "bmp", "webp"],
@@ -114,11 +117,12 @@ def picture_upload(entry: ModelEntry) -> None:
     )
     if upload is None:
         st.caption("Dark ink on light paper or light on dark both work; crop close to the digit.")
-        return
+        return None
     try:
         picture = read_image(upload.getvalue())
         to_mnist(picture)  # a blank picture is explained here, not taken for an empty canvas
     except ImageError as error:
         st.error(f"That file could not be used: {error}")
-        return
+        return None
     show_answer(entry, picture, key="upload_prediction")
+    return picture

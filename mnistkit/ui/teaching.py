@@ -26,7 +26,6 @@ LABELS_KEY = "handwriting_labels"
 NOTICE_KEY = "handwriting_notice"  # (kind, sentence) left by the last add or upload
 UPLOAD_KEY = "handwriting_upload"
 STEP_TITLES = {
-    "raw": "Your drawing",
     "ink": "1. Ink",
     "cropped": "2. Cropped",
     "scaled": "3. Scaled to 20x20",
@@ -35,6 +34,7 @@ STEP_TITLES = {
     "resized": "2. Squeezed to 28x28",
 }
 STEP_SIZE = 140  # screen pixels per step picture
+UPLOAD_PREFIX = "upload_"  # starts the keys of the sections shown for an uploaded picture
 
 
 def teaching_sections(entry: ModelEntry) -> None:
@@ -57,26 +57,46 @@ def teaching_sections(entry: ModelEntry) -> None:
     handwriting(entries, digit)
 
 
-def preprocessing_inspector(entry: ModelEntry, drawing) -> None:
-    """Each step from the drawing to 28x28, with switches that skip steps."""
-    st.subheader("Step by step: how your drawing becomes 28x28")
+def picture_sections(entry: ModelEntry, picture) -> None:
+    """The inspector, every model and the evidence map for an uploaded picture of a digit.
+
+    Both of the Draw page's tabs render on every run, so these widgets carry their own keys.
+    """
+    st.divider()
+    preprocessing_inspector(entry, picture, prefix=UPLOAD_PREFIX, noun="picture")
+    st.divider()
+    entries = state.all_models()
+    digit = to_mnist(picture)
+    every_model(entries, digit, prefix=UPLOAD_PREFIX, noun="picture")
+    st.divider()
+    evidence_map(entries, entry, digit, prefix=UPLOAD_PREFIX, noun="picture")
+
+
+def preprocessing_inspector(
+    entry: ModelEntry, drawing, prefix: str = "", noun: str = "drawing"
+) -> None:
+    """Each step from the drawing to 28x28, with switches that skip steps.
+
+    ``prefix`` starts every widget and container key; ``noun`` names what the learner gave.
+    """
+    st.subheader(f"Step by step: how your {noun} becomes 28x28")
     st.write(
         "MNIST's digits were cropped to their ink, scaled to fit 20x20 and centred by their "
         "centre of mass in a 28x28 field, so models trained on them expect exactly that. Turn a "
-        "step off to see what the model makes of your drawing without it."
+        f"step off to see what the model makes of your {noun} without it."
     )
     crop_switch, centre_switch = st.columns(2)
     crop = crop_switch.toggle(
         "Crop and scale to 20x20",
         value=True,
-        key=CROP_KEY,
+        key=prefix + CROP_KEY,
         help="Off: the whole square is squeezed to 28x28, however small the digit is in it.",
     )
     centre = centre_switch.toggle(
         "Centre by centre of mass",
         value=True,
-        key=CENTRE_KEY,
-        help="Off: the digit stays where you drew it instead of moving to the middle.",
+        key=prefix + CENTRE_KEY,
+        help="Off: the digit stays where it is in the square instead of moving to the middle.",
     )
     if drawing is None:
         st.caption("Draw a digit above and each step appears here.")
@@ -85,17 +105,18 @@ def preprocessing_inspector(entry: ModelEntry, drawing) -> None:
     for column, step in zip(st.columns(len(steps)), steps, strict=True):
         with column:
             st.image(_framed(step.image, raw=step.name == "raw"), width=STEP_SIZE)
-            st.markdown(f"**{STEP_TITLES.get(step.name, step.name)}**")
+            title = f"Your {noun}" if step.name == "raw" else STEP_TITLES.get(step.name, step.name)
+            st.markdown(f"**{title}**")
             st.caption(step.explanation)
     skipped = []
     if not crop:
         skipped.append(
             "Step skipped: cropping and scaling. The digit keeps the size it had in the square, "
-            "so a small drawing becomes a few faint pixels, unlike any MNIST digit."
+            f"so a small {noun} becomes a few faint pixels, unlike any MNIST digit."
         )
     if not centre:
         skipped.append(
-            "Step skipped: centring by centre of mass. The digit stays where you drew it; a model "
+            "Step skipped: centring by centre of mass. The digit stays where it was; a model "
             "trained on MNIST only ever saw centred digits, and each weight belongs to one pixel, "
             "so an off-centre digit lights up pixels that meant something else in training."
         )
@@ -107,7 +128,7 @@ def preprocessing_inspector(entry: ModelEntry, drawing) -> None:
     model = entry.trained.model
     seen = teaching.read_with_every_model({entry.name: model}, steps[-1].image)[0]
     full = teaching.read_with_every_model({entry.name: model}, to_mnist(drawing))[0]
-    with st.container(key="inspector_answer"):
+    with st.container(key=f"{prefix}inspector_answer"):
         if skipped:
             change = "the same" if seen.prediction == full.prediction else "a different answer"
             st.markdown(
@@ -122,11 +143,13 @@ def preprocessing_inspector(entry: ModelEntry, drawing) -> None:
             )
 
 
-def every_model(entries: list[ModelEntry], digit: np.ndarray | None) -> None:
+def every_model(
+    entries: list[ModelEntry], digit: np.ndarray | None, prefix: str = "", noun: str = "drawing"
+) -> None:
     """The same 28x28 digit read by each of the visitor's models, disagreement highlighted."""
-    st.subheader("Every model reads the same drawing")
+    st.subheader(f"Every model reads the same {noun}")
     st.write(
-        "Each of your models gets the same 28x28 image. Where they disagree, the drawing sits "
+        f"Each of your models gets the same 28x28 image. Where they disagree, the {noun} sits "
         "between digits for them, and each model draws the line in its own place."
     )
     if digit is None:
@@ -137,7 +160,7 @@ def every_model(entries: list[ModelEntry], digit: np.ndarray | None) -> None:
     )
     grouped = teaching.answers(readings)
     majority = next(iter(grouped))
-    with st.container(key="every_model_verdict"):
+    with st.container(key=f"{prefix}every_model_verdict"):
         if len(readings) == 1:
             st.info("You have one model; train another on the Train page to compare them.")
         elif teaching.disagree(readings):
@@ -160,12 +183,18 @@ def every_model(entries: list[ModelEntry], digit: np.ndarray | None) -> None:
             np.array([reading.probabilities for reading in readings]),
         ),
         width="stretch",
-        key="every_model_chart",
+        key=f"{prefix}every_model_chart",
         config={"displayModeBar": False},
     )
 
 
-def evidence_map(entries: list[ModelEntry], entry: ModelEntry, digit: np.ndarray | None) -> None:
+def evidence_map(
+    entries: list[ModelEntry],
+    entry: ModelEntry,
+    digit: np.ndarray | None,
+    prefix: str = "",
+    noun: str = "drawing",
+) -> None:
     """A linear model's ten weight images and, for the drawing, each pixel's push on each score."""
     st.subheader("Evidence: why the linear model reads what it reads")
     linear = [each for each in entries if teaching.is_linear(each.trained.model)]
@@ -180,7 +209,7 @@ def evidence_map(entries: list[ModelEntry], entry: ModelEntry, digit: np.ndarray
         "Linear model",
         names,
         index=names.index(entry.name) if entry.name in names else len(names) - 1,
-        key="evidence_model",
+        key=f"{prefix}evidence_model",
     )
     model = next(each for each in linear if each.name == chosen).trained.model
     st.write(
@@ -192,7 +221,7 @@ def evidence_map(entries: list[ModelEntry], entry: ModelEntry, digit: np.ndarray
     st.plotly_chart(
         plots.signed_digits_figure(weights, [f"Digit {d}" for d in range(10)], "Weight"),
         width="stretch",
-        key="evidence_weights",
+        key=f"{prefix}evidence_weights",
         config={"displayModeBar": False},
     )
     if digit is None:
@@ -204,14 +233,14 @@ def evidence_map(entries: list[ModelEntry], entry: ModelEntry, digit: np.ndarray
         for d in range(10)
     ]
     st.write(
-        f"Your drawing, pixel by pixel: red where its ink raised a digit's score, blue where it "
+        f"Your {noun}, pixel by pixel: red where its ink raised a digit's score, blue where it "
         f"lowered it (blank where there is no ink). The highest score, **{found.prediction}**, "
         "is the answer."
     )
     st.plotly_chart(
         plots.signed_digits_figure(found.contributions, titles, "Pixel × weight"),
         width="stretch",
-        key="evidence_contributions",
+        key=f"{prefix}evidence_contributions",
         config={"displayModeBar": False},
     )
 
