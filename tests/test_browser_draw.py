@@ -106,7 +106,7 @@ def test_a_drawn_and_labelled_digit_updates_the_accuracy_table(page):
     readings = model_cards(page)
     assert len(readings) == 2
     add_to_set(page, 1)
-    page.get_by_text("your set now holds 1 digits").wait_for()
+    page.get_by_text("your set now holds 1 digit.").wait_for()
     table = settled_text(page, SCORES)
     for reading in readings:
         assert f"{int(reading == 1)} of 1" in table, table
@@ -116,7 +116,7 @@ def test_a_drawn_and_labelled_digit_updates_the_accuracy_table(page):
     draw_and_read(page, digit_strokes(7, 150, 140, 190))
     readings_of_seven = model_cards(page)
     add_to_set(page, 7)
-    page.get_by_text("your set now holds 2 digits").wait_for()
+    page.get_by_text("your set now holds 2 digits.").wait_for()
     table = settled_text(page, SCORES)
     rows = table.splitlines()
     for first, second in zip(readings, readings_of_seven, strict=True):

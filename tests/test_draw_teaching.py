@@ -132,6 +132,14 @@ def test_an_uploaded_picture_gets_the_inspector_and_every_model(on_the_sample, m
     found = teaching.evidence(linear.model, digit)
     assert f"The highest score, **{found.prediction}**" in texts(at.markdown)
 
+    at.selectbox(key="upload_handwriting_label").set_value(7)
+    run(at)
+    at.button(key="upload_handwriting_add").click()
+    run(at)
+    assert "Added your 7: your set now holds 1 digit." in texts(at.success)
+    assert "Your set holds **1 digit** (1 × 7)" in texts(at.markdown)  # scored on the Draw tab
+    assert at.selectbox(key="upload_handwriting_label").value is None  # ready for the next one
+
 
 def test_every_model_reads_the_drawing_side_by_side(on_the_sample, models, sample):
     drawing = drawing_of(sample.x_test[1])
@@ -197,7 +205,7 @@ def test_a_labelled_drawing_joins_the_set_and_every_model_is_scored(on_the_sampl
     at = draw_page(models, drawings[0])
     assert not at.table
     add_to_set(at, labels[0])
-    assert "your set now holds 1 digits" in texts(at.success)
+    assert "your set now holds 1 digit." in texts(at.success)
     assert at.selectbox(key="handwriting_label").value is None  # asked afresh for each drawing
     for drawing, label in zip(drawings[1:], labels[1:], strict=True):
         at.session_state[DRAWING_KEY] = drawing
@@ -235,7 +243,7 @@ def test_the_downloaded_set_can_be_uploaded_again(on_the_sample, models, sample,
     fresh = draw_page(models, None)
     fresh.file_uploader(key="handwriting_upload").upload("mine.npz", saved, "application/zip")
     run(fresh)
-    assert "Added the 1 digits of mine.npz" in texts(fresh.success)
+    assert "Added 1 digit from mine.npz" in texts(fresh.success)
     assert np.array_equal(
         fresh.session_state["handwriting_images"], at.session_state["handwriting_images"]
     )

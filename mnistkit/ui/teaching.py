@@ -58,7 +58,7 @@ def teaching_sections(entry: ModelEntry) -> None:
 
 
 def picture_sections(entry: ModelEntry, picture) -> None:
-    """The inspector, every model and the evidence map for an uploaded picture of a digit.
+    """The inspector, every model, the evidence map and the handwriting set, for a picture.
 
     Both of the Draw page's tabs render on every run, so these widgets carry their own keys.
     """
@@ -70,6 +70,8 @@ def picture_sections(entry: ModelEntry, picture) -> None:
     every_model(entries, digit, prefix=UPLOAD_PREFIX, noun="picture")
     st.divider()
     evidence_map(entries, entry, digit, prefix=UPLOAD_PREFIX, noun="picture")
+    st.divider()
+    add_picture(digit)
 
 
 def preprocessing_inspector(
@@ -303,7 +305,7 @@ def handwriting(entries: list[ModelEntry], digit: np.ndarray | None) -> None:
         return
     counts = np.bincount(labels, minlength=10)
     listed = ", ".join(f"{count} × {d}" for d, count in enumerate(counts) if count)
-    st.write(f"Your set holds **{len(labels)}** digits ({listed}). The newest:")
+    st.write(f"Your set holds **{_digits(len(labels))}** ({listed}). The newest:")
     digit_gallery(images[-12:][::-1], [f"meant {label}" for label in labels[-12:][::-1]], 56)
     handwriting_scores(entries, images, labels)
 
@@ -354,20 +356,48 @@ def handwriting_scores(entries: list[ModelEntry], images: np.ndarray, labels: np
     )
 
 
-def _add(digit: np.ndarray, label: int) -> None:
-    """Add the drawing to the learner's set, then empty the choice for the next drawing."""
-    st.session_state[LABEL_KEY] = None
+def add_picture(digit: np.ndarray) -> None:
+    """Add an uploaded picture's digit to the learner's handwriting set."""
+    st.subheader("Add it to your handwriting")
+    st.write(
+        "A photo of a digit you wrote on paper is your handwriting too. Say which digit you "
+        "meant and add it to your set; the Draw with the mouse tab scores every model on it."
+    )
+    label_key = UPLOAD_PREFIX + LABEL_KEY
+    pick, add, _ = st.columns([2, 2, 3], vertical_alignment="bottom")
+    label = pick.selectbox(
+        "The digit you meant", range(10), index=None, placeholder="Choose 0-9", key=label_key
+    )
+    add.button(
+        "Add to my set",
+        icon=":material/add:",
+        disabled=label is None,
+        key=UPLOAD_PREFIX + "handwriting_add",
+        on_click=_add,
+        args=(digit, label, label_key, UPLOAD_PREFIX + NOTICE_KEY),
+    )
+    notice = st.session_state.pop(UPLOAD_PREFIX + NOTICE_KEY, None)
+    if notice:
+        kind, sentence = notice
+        getattr(st, kind)(sentence)
+
+
+def _add(
+    digit: np.ndarray, label: int, label_key: str = LABEL_KEY, notice_key: str = NOTICE_KEY
+) -> None:
+    """Add the digit to the learner's set, then empty the choice for the next one."""
+    st.session_state[label_key] = None
     try:
         images, labels = teaching.add_digit(
             st.session_state.get(IMAGES_KEY), st.session_state.get(LABELS_KEY), digit, label
         )
     except DataError as error:
-        st.session_state[NOTICE_KEY] = ("error", str(error))
+        st.session_state[notice_key] = ("error", str(error))
         return
     st.session_state[IMAGES_KEY], st.session_state[LABELS_KEY] = images, labels
-    st.session_state[NOTICE_KEY] = (
+    st.session_state[notice_key] = (
         "success",
-        f"Added your {label}: your set now holds {len(labels)} digits.",
+        f"Added your {label}: your set now holds {_digits(len(labels))}.",
     )
 
 
@@ -390,8 +420,8 @@ def _take_upload() -> None:
     st.session_state[IMAGES_KEY], st.session_state[LABELS_KEY] = new_images, new_labels
     st.session_state[NOTICE_KEY] = (
         "success",
-        f"Added the {len(uploaded_labels)} digits of {upload.name}: your set now holds "
-        f"{len(new_labels)} digits.",
+        f"Added {_digits(len(uploaded_labels))} from {upload.name}: your set now holds "
+        f"{_digits(len(new_labels))}.",
     )
 
 
@@ -407,3 +437,8 @@ def _framed(image: np.ndarray, raw: bool) -> np.ndarray:
     factor = max(1, STEP_SIZE // side)
     square = np.kron(square, np.ones((factor, factor), dtype=np.uint8))
     return np.pad(square, max(1, square.shape[0] // 140), constant_values=170)
+
+
+def _digits(count: int) -> str:
+    """``count`` digits, in words a learner reads: "1 digit", "12 digits"."""
+    return f"{count:,} digit" + ("" if count == 1 else "s")
