@@ -3,11 +3,11 @@
 import streamlit as st
 
 from mnistkit import plots
-from mnistkit.evaluation import mistakes, per_class_table
+from mnistkit.evaluation import mistakes
 from mnistkit.ui import state
 from mnistkit.ui.confusion import confusion_explorer
 from mnistkit.ui.data import current_dataset
-from mnistkit.ui.leaderboard import leaderboard_table
+from mnistkit.ui.leaderboard import digit_by_digit_table, leaderboard_table
 from mnistkit.ui.router import through_the_router
 from mnistkit.ui.widgets import digit_gallery, model_picker
 
@@ -47,19 +47,10 @@ st.write(
     "Precision: of the digits the model called 8, the share that were 8. "
     "Recall: of the true 8s, the share it found. F1 combines the two."
 )
-chart, table = st.columns([3, 2])
-chart.plotly_chart(
+st.plotly_chart(
     plots.per_class_figure(evaluation.precision, evaluation.recall, evaluation.f1), width="stretch"
 )
-percent = st.column_config.NumberColumn(format="%.1f%%")
-table.dataframe(
-    [
-        {**row, **{key: 100 * row[key] for key in ("precision", "recall", "f1")}}
-        for row in per_class_table(evaluation)
-    ],
-    hide_index=True,
-    column_config={"precision": percent, "recall": percent, "f1": percent},
-)
+digit_by_digit_table(evaluation)
 
 st.subheader("The surest mistakes")
 st.write(

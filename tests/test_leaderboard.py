@@ -71,10 +71,25 @@ def test_the_evaluate_page_shows_the_leaderboard_with_the_best_marked(
     at.session_state["mnistkit_models"] = dict(two_models)
     at.switch_page("pages/evaluate.py").run()
     assert not at.exception, [e.value for e in at.exception]
-    table = at.dataframe[-1].value
+    overall, by_digit = at.dataframe[-2:]
+    table = overall.value
     assert list(table["model"]) == ["linear", "mlp"]
     expected = [100 * t.test_accuracy for t in two_models.values()]
     assert list(table["test accuracy (%)"]) == pytest.approx(expected, abs=0.1)
-    styled = at.dataframe[-1].proto.arrow_data.styler.styles
-    assert "background-color: #dbe7d3" in styled  # the best cells are shaded
+    assert "background-color: #dbe7d3" in overall.proto.arrow_data.styler.styles  # best shaded
+    f1 = by_digit.value  # the ten F1 columns have a table of their own, digits as column names
+    assert list(f1.columns) == ["model", *map(str, range(10))]
+    evaluation = evaluate(two_models["mlp"].model, sample.x_test, sample.y_test)
+    assert list(f1.iloc[1, 1:]) == pytest.approx(100 * evaluation.f1, abs=0.01)
+    assert "background-color: #dbe7d3" in by_digit.proto.arrow_data.styler.styles
+    (digits,) = at.table  # the picked model digit by digit: all ten digits across
+    assert list(digits.value.columns) == list(map(str, range(10)))
+    assert list(digits.value.index) == [
+        "test digits",
+        "read right",
+        "precision (%)",
+        "recall (%)",
+        "F1 (%)",
+    ]
+    assert sum(int(count.replace(",", "")) for count in digits.value.iloc[0]) == len(sample.y_test)
     assert "Shaded: the best of each column" in " ".join(c.value for c in at.caption)

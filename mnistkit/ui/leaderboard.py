@@ -1,31 +1,69 @@
-"""The leaderboard: every model in the visitor's list on the same test digits, best marked."""
+"""Score tables: one model digit by digit, and the leaderboard of every model in the visitor's
+list on the same test digits, best marked."""
 
 from __future__ import annotations
 
 import pandas as pd
 import streamlit as st
 
-from mnistkit.evaluation import best_in_each_column, leaderboard
+from mnistkit.evaluation import CLASSES, best_in_each_column, leaderboard, per_class_table
 from mnistkit.ui import state
 
 BEST_STYLE = "background-color: #dbe7d3; font-weight: 600"  # a quiet green, as the theme
 
 
+def digit_by_digit_table(evaluation) -> None:
+    """One model's scores for each digit, digits across so that all ten fit on a screen."""
+    rows = per_class_table(evaluation)
+    measures = {
+        "test digits": lambda row: f"{row['support']:,}",
+        "read right": lambda row: f"{row['correct']:,}",
+        "precision (%)": lambda row: f"{100 * row['precision']:.1f}",
+        "recall (%)": lambda row: f"{100 * row['recall']:.1f}",
+        "F1 (%)": lambda row: f"{100 * row['f1']:.1f}",
+    }
+    columns = {str(row["digit"]): [shown(row) for shown in measures.values()] for row in rows}
+    table = pd.DataFrame(columns, index=list(measures))
+    table.columns.name = "digit"
+    st.table(table)
+
+
 def leaderboard_table(dataset) -> None:
-    """Show every model's scores, sortable, with the best value of each column shaded."""
+    """Every model's scores, sortable, the best of each column shaded: overall, then F1 by digit.
+
+    The ten F1 columns get a table of their own, so that neither table scrolls sideways.
+    """
     entries = state.all_models()
     rows = leaderboard([(e.label, e.trained, state.evaluation_of(e, dataset)) for e in entries])
     best = best_in_each_column(rows)
     table = pd.DataFrame(rows)
+    f1_columns = {f"F1 of {digit} (%)": str(digit) for digit in CLASSES}
 
     def shade(column: pd.Series) -> list[str]:
-        marked = set(best.get(column.name, []))
+        name = next((old for old, new in f1_columns.items() if new == column.name), column.name)
+        marked = set(best.get(name, []))
         return [BEST_STYLE if index in marked else "" for index in range(len(column))]
 
-    formats = {column: "{:.1f}" for column in table.columns if column.endswith("(%)")}
-    formats |= {"training time (s)": "{:.1f}", "reading time (ms per digit)": "{:.3f}"}
-    formats["parameters"] = "{:,}"
-    st.dataframe(table.style.apply(shade).format(formats), hide_index=True)
+    overall = table.drop(columns=list(f1_columns))
+    formats = {
+        "test accuracy (%)": "{:.1f}",
+        "training time (s)": "{:.1f}",
+        "reading time (ms per digit)": "{:.3f}",
+        "parameters": "{:,}",
+    }
+    st.dataframe(overall.style.apply(shade).format(formats), hide_index=True)
+    st.markdown("**F1 digit by digit (%)**: how well each model does on each digit.")
+    by_digit = table[["model", *f1_columns]].rename(columns=f1_columns)
+    st.dataframe(
+        by_digit.style.apply(shade, subset=list(f1_columns.values())).format(
+            dict.fromkeys(f1_columns.values(), "{:.1f}")
+        ),
+        hide_index=True,
+        column_config={
+            "model": st.column_config.TextColumn(width=200, pinned=True),
+            **{digit: st.column_config.NumberColumn(width=52) for digit in f1_columns.values()},
+        },
+    )
     st.caption(
         "Click a column's name to sort by it. Shaded: the best of each column, which is the "
         "highest accuracy and F1 (%), the shortest times (seconds to train, milliseconds to "
