@@ -34,6 +34,6 @@ draw_tab, upload_tab = st.tabs(["Draw with the mouse", "Upload a picture"])
 with draw_tab:
     drawing_pad(entry, below=lambda: teaching_sections(entry))
 with upload_tab:
-    picture = picture_upload(entry)
-    if picture is not None:
-        picture_sections(entry, picture)
+    read = picture_upload(entry)
+    if read is not None:
+        picture_sections(entry, *read)

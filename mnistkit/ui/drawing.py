@@ -105,10 +105,10 @@ def keep_drawing(strokes: list, canvas) -> None:
     st.session_state[STROKES_KEY] = len(strokes)
 
 
-def picture_upload(entry: ModelEntry):
+def picture_upload(entry: ModelEntry) -> tuple | None:
     """Read an uploaded photo or scan of a digit, safely, and show the model's answer.
 
-    Returns the picture (a PIL image) once it holds a digit, else None.
+    Returns the picture (a PIL image) and its 28x28 digit once it holds one, else None.
     """
     upload = st.file_uploader(
         "A picture of one digit (PNG, JPEG, GIF, BMP or WebP)",
@@ -120,9 +120,9 @@ def picture_upload(entry: ModelEntry):
         return None
     try:
         picture = read_image(upload.getvalue())
-        to_mnist(picture)  # a blank picture is explained here, not taken for an empty canvas
+        digit = to_mnist(picture)  # a blank picture is explained here, not as an empty canvas
     except ImageError as error:
         st.error(f"That file could not be used: {error}")
         return None
     show_answer(entry, picture, key="upload_prediction")
-    return picture
+    return picture, digit

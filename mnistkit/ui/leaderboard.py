@@ -35,16 +35,17 @@ def leaderboard_table(dataset) -> None:
     """
     entries = state.all_models()
     rows = leaderboard([(e.label, e.trained, state.evaluation_of(e, dataset)) for e in entries])
-    best = best_in_each_column(rows)
-    table = pd.DataFrame(rows)
-    f1_columns = {f"F1 of {digit} (%)": str(digit) for digit in CLASSES}
+    f1_columns = {f"F1 of {digit} (%)": str(digit) for digit in CLASSES}  # named by digit here
+    digits = list(f1_columns.values())
+    table = pd.DataFrame(rows).rename(columns=f1_columns)
+    marks = best_in_each_column(rows)
+    best = {f1_columns.get(column, column): marks[column] for column in marks}
 
     def shade(column: pd.Series) -> list[str]:
-        name = next((old for old, new in f1_columns.items() if new == column.name), column.name)
-        marked = set(best.get(name, []))
+        marked = set(best.get(column.name, []))
         return [BEST_STYLE if index in marked else "" for index in range(len(column))]
 
-    overall = table.drop(columns=list(f1_columns))
+    overall = table.drop(columns=digits)
     formats = {
         "test accuracy (%)": "{:.1f}",
         "training time (s)": "{:.1f}",
@@ -53,15 +54,12 @@ def leaderboard_table(dataset) -> None:
     }
     st.dataframe(overall.style.apply(shade).format(formats), hide_index=True)
     st.markdown("**F1 digit by digit (%)**: how well each model does on each digit.")
-    by_digit = table[["model", *f1_columns]].rename(columns=f1_columns)
     st.dataframe(
-        by_digit.style.apply(shade, subset=list(f1_columns.values())).format(
-            dict.fromkeys(f1_columns.values(), "{:.1f}")
-        ),
+        table[["model", *digits]].style.apply(shade).format(dict.fromkeys(digits, "{:.1f}")),
         hide_index=True,
         column_config={
             "model": st.column_config.TextColumn(width=200, pinned=True),
-            **{digit: st.column_config.NumberColumn(width=52) for digit in f1_columns.values()},
+            **{digit: st.column_config.NumberColumn(width=52) for digit in digits},
         },
     )
     st.caption(

@@ -48,7 +48,7 @@ def teaching_sections(entry: ModelEntry) -> None:
             drawing = None  # an empty canvas: the answer above already says so
     entries = state.all_models()
     st.divider()
-    preprocessing_inspector(entry, drawing)
+    preprocessing_inspector(entry, drawing, digit)
     st.divider()
     every_model(entries, digit)
     st.divider()
@@ -57,16 +57,16 @@ def teaching_sections(entry: ModelEntry) -> None:
     handwriting(entries, digit)
 
 
-def picture_sections(entry: ModelEntry, picture) -> None:
-    """The inspector, every model, the evidence map and the handwriting set, for a picture.
+def picture_sections(entry: ModelEntry, picture, digit: np.ndarray) -> None:
+    """The inspector, every model, the evidence map and the handwriting set, for a picture
+    and the 28x28 digit made from it.
 
     Both of the Draw page's tabs render on every run, so these widgets carry their own keys.
     """
     st.divider()
-    preprocessing_inspector(entry, picture, prefix=UPLOAD_PREFIX, noun="picture")
+    preprocessing_inspector(entry, picture, digit, prefix=UPLOAD_PREFIX, noun="picture")
     st.divider()
     entries = state.all_models()
-    digit = to_mnist(picture)
     every_model(entries, digit, prefix=UPLOAD_PREFIX, noun="picture")
     st.divider()
     evidence_map(entries, entry, digit, prefix=UPLOAD_PREFIX, noun="picture")
@@ -75,11 +75,16 @@ def picture_sections(entry: ModelEntry, picture) -> None:
 
 
 def preprocessing_inspector(
-    entry: ModelEntry, drawing, prefix: str = "", noun: str = "drawing"
+    entry: ModelEntry,
+    drawing,
+    digit: np.ndarray | None,
+    prefix: str = "",
+    noun: str = "drawing",
 ) -> None:
     """Each step from the drawing to 28x28, with switches that skip steps.
 
-    ``prefix`` starts every widget and container key; ``noun`` names what the learner gave.
+    ``digit`` is the drawing made with every step; ``prefix`` starts every widget and container
+    key; ``noun`` names what the learner gave.
     """
     st.subheader(f"Step by step: how your {noun} becomes 28x28")
     st.write(
@@ -129,7 +134,7 @@ def preprocessing_inspector(
         st.info(hint, icon=":material/edit:")
     model = entry.trained.model
     seen = teaching.read_with_every_model({entry.name: model}, steps[-1].image)[0]
-    full = teaching.read_with_every_model({entry.name: model}, to_mnist(drawing))[0]
+    full = teaching.read_with_every_model({entry.name: model}, digit)[0]
     with st.container(key=f"{prefix}inspector_answer"):
         if skipped:
             change = "the same" if seen.prediction == full.prediction else "a different answer"
@@ -257,21 +262,7 @@ def handwriting(entries: list[ModelEntry], digit: np.ndarray | None) -> None:
     )
     add_column, file_column = st.columns(2, gap="large")
     with add_column:
-        label = st.selectbox(
-            "The digit you meant",
-            range(10),
-            index=None,
-            placeholder="Choose 0-9",
-            key=LABEL_KEY,
-        )
-        st.button(
-            "Add to my set",
-            icon=":material/add:",
-            disabled=digit is None or label is None,
-            key="handwriting_add",
-            on_click=_add,
-            args=(digit, label),
-        )
+        _label_and_add(digit)
         if digit is None:
             st.caption("Draw a digit above first.")
     images = st.session_state.get(IMAGES_KEY)
@@ -296,10 +287,7 @@ def handwriting(entries: list[ModelEntry], digit: np.ndarray | None) -> None:
                 st.session_state[IMAGES_KEY] = st.session_state[LABELS_KEY] = None
                 st.session_state[NOTICE_KEY] = ("info", "Your set is empty again.")
                 st.rerun(scope="fragment")
-    notice = st.session_state.pop(NOTICE_KEY, None)  # shown once, gone at the next stroke
-    if notice:
-        kind, sentence = notice
-        getattr(st, kind)(sentence)
+    _show_notice()
     if labels is None or len(labels) == 0:
         st.caption("Your set is empty: each digit you add is scored by every model here.")
         return
@@ -363,30 +351,42 @@ def add_picture(digit: np.ndarray) -> None:
         "A photo of a digit you wrote on paper is your handwriting too. Say which digit you "
         "meant and add it to your set; the Draw with the mouse tab scores every model on it."
     )
-    label_key = UPLOAD_PREFIX + LABEL_KEY
-    pick, add, _ = st.columns([2, 2, 3], vertical_alignment="bottom")
-    label = pick.selectbox(
-        "The digit you meant", range(10), index=None, placeholder="Choose 0-9", key=label_key
+    with st.columns(2, gap="large")[0]:
+        _label_and_add(digit, prefix=UPLOAD_PREFIX)
+    _show_notice(prefix=UPLOAD_PREFIX)
+
+
+def _label_and_add(digit: np.ndarray | None, prefix: str = "") -> None:
+    """The digit the learner meant, and the button that adds ``digit`` to the set with it."""
+    label = st.selectbox(
+        "The digit you meant",
+        range(10),
+        index=None,
+        placeholder="Choose 0-9",
+        key=prefix + LABEL_KEY,
     )
-    add.button(
+    st.button(
         "Add to my set",
         icon=":material/add:",
-        disabled=label is None,
-        key=UPLOAD_PREFIX + "handwriting_add",
+        disabled=digit is None or label is None,
+        key=prefix + "handwriting_add",
         on_click=_add,
-        args=(digit, label, label_key, UPLOAD_PREFIX + NOTICE_KEY),
+        args=(digit, label, prefix),
     )
-    notice = st.session_state.pop(UPLOAD_PREFIX + NOTICE_KEY, None)
+
+
+def _show_notice(prefix: str = "") -> None:
+    """The sentence the last add or upload left, shown once: gone at the next rerun."""
+    notice = st.session_state.pop(prefix + NOTICE_KEY, None)
     if notice:
         kind, sentence = notice
         getattr(st, kind)(sentence)
 
 
-def _add(
-    digit: np.ndarray, label: int, label_key: str = LABEL_KEY, notice_key: str = NOTICE_KEY
-) -> None:
+def _add(digit: np.ndarray, label: int, prefix: str = "") -> None:
     """Add the digit to the learner's set, then empty the choice for the next one."""
-    st.session_state[label_key] = None
+    notice_key = prefix + NOTICE_KEY
+    st.session_state[prefix + LABEL_KEY] = None
     try:
         images, labels = teaching.add_digit(
             st.session_state.get(IMAGES_KEY), st.session_state.get(LABELS_KEY), digit, label
