@@ -258,6 +258,10 @@ class DigitClassifier(ClassifierMixin, BaseEstimator):
         """How many numbers the trained model learned."""
         raise NotImplementedError
 
+    def to_network(self):
+        """What the trained model learned, as a ``mnistkit.network.Network`` of plain arrays."""
+        raise NotImplementedError
+
     # --- helpers for subclasses ----------------------------------------------------------------
 
     @staticmethod

@@ -200,6 +200,20 @@ class KerasMLP(DigitClassifier):
     def count_parameters(self) -> int:
         return dense_parameter_count(self.declaration("hidden_layers").validate(self.hidden_layers))
 
+    def to_network(self):
+        """The Keras layers as arrays: Rescaling becomes the input scale, Dropout does nothing."""
+        from mnistkit.network import Network
+
+        self._check_trained()
+        layers, scale = keras_layers_as_arrays(self.model_)
+        return Network(
+            layers,
+            input_scale=scale,
+            input_shape=(N_PIXELS,),
+            normalise_output=self.output == "sigmoid",
+            family=self.family,
+        )
+
     def _pixels(self, X) -> np.ndarray:
         """Images as (n, 784) uint8 or float32 0-255: the model's first layer divides by 255."""
         images = self._images(X, dtype=None)  # uint8 stays uint8: a quarter of the copying
@@ -241,6 +255,54 @@ class KerasMLP(DigitClassifier):
             return None
         # Three numbers, so never the same stream as an epoch's [seed, epoch].
         return int(np.random.SeedSequence([seed, index, 1]).generate_state(1)[0])
+
+
+def keras_layers_as_arrays(model) -> tuple[tuple, float]:
+    """A Keras model's layers as ``mnistkit.network`` layers, and the product of its Rescalings.
+
+    Dense, Conv2D, MaxPooling2D and Flatten become layers; Dropout and Input do nothing when
+    reading; Rescaling (with no offset) must come before any other layer.
+    """
+    from mnistkit.network import Layer, NetworkError
+
+    layers: list = []
+    scale = 1.0
+    with KERAS_LOCK:  # another thread's fit or predict empties the variables meanwhile
+        for keras_layer in model.layers:
+            kind = type(keras_layer).__name__
+            config = keras_layer.get_config()
+            activation = config.get("activation", "linear")
+            if kind == "Rescaling":
+                if layers or float(config.get("offset", 0.0)) != 0.0:
+                    raise NetworkError(
+                        "Only a Rescaling of the input pixels can be turned into arrays."
+                    )
+                scale *= float(config["scale"])
+            elif kind == "Dense":
+                kernel, bias = (
+                    np.array(array, dtype=np.float64) for array in keras_layer.get_weights()
+                )
+                layers.append(Layer("dense", kernel, bias, activation))
+            elif kind == "Conv2D":
+                kernel, bias = (
+                    np.array(array, dtype=np.float64) for array in keras_layer.get_weights()
+                )
+                if tuple(config["strides"]) != (1, 1) or tuple(config["dilation_rate"]) != (1, 1):
+                    raise NetworkError("Only convolutions with stride 1 can be turned into arrays.")
+                layers.append(Layer("conv2d", kernel, bias, activation, padding=config["padding"]))
+            elif kind == "MaxPooling2D":
+                pool = tuple(config["pool_size"])
+                strides = tuple(config.get("strides") or pool)
+                if pool[0] != pool[1] or strides != pool or config["padding"] != "valid":
+                    raise NetworkError("Only square, non-overlapping max pooling can be arrays.")
+                layers.append(Layer("maxpool2d", pool=int(pool[0])))
+            elif kind == "Flatten":
+                layers.append(Layer("flatten"))
+            elif kind in ("Dropout", "InputLayer"):
+                continue
+            else:
+                raise NetworkError(f"A Keras {kind} layer cannot be turned into arrays.")
+    return tuple(layers), scale
 
 
 def _full_batches(order: np.ndarray, batch_size: int) -> np.ndarray:

@@ -192,6 +192,16 @@ class ScratchLinearNet(DigitClassifier):
     def count_parameters(self) -> int:
         return 10 * N_PIXELS + (10 if self.fit_intercept else 0)
 
+    def to_network(self):
+        """One dense layer: the ten weight rows as columns, the biases, softmax."""
+        from mnistkit.network import Layer, Network
+
+        self._check_trained()
+        weights = np.asarray(self.coef_, dtype=np.float64).T.copy()
+        dense = Layer("dense", weights, np.asarray(self.intercept_, np.float64).copy(), "softmax")
+        scale = 1.0 if self.input_scaling == "raw" else 1.0 / 255.0
+        return Network((dense,), input_scale=scale, family=self.family)
+
     def _initialise(self, initial_weights: str) -> None:
         """Fresh weights, zero biases, an empty loss curve."""
         # i / 10_000 rounds to exactly the same float as the article's literals 0.000i.

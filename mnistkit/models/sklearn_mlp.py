@@ -19,6 +19,9 @@ from mnistkit.models.base import (
 # machine but twice as slow when another program keeps one core busy (a second visitor training,
 # the test suite): OpenBLAS's threads wait for each other at every small matrix product.
 
+# scikit-learn's names for its hidden activations, in mnistkit.network's words.
+SKLEARN_ACTIVATIONS = {"relu": "relu", "tanh": "tanh", "logistic": "sigmoid", "identity": "linear"}
+
 
 class SklearnMLP(DigitClassifier):
     """scikit-learn's ``MLPClassifier`` behind the mnistkit protocol; it sees pixels as 0-1."""
@@ -147,6 +150,25 @@ class SklearnMLP(DigitClassifier):
 
     def count_parameters(self) -> int:
         return dense_parameter_count(self.declaration("hidden_layers").validate(self.hidden_layers))
+
+    def to_network(self):
+        """scikit-learn's layers as dense layers: its hidden activation, softmax at the end."""
+        from mnistkit.network import Layer, Network
+
+        self._check_trained()
+        estimator = self.estimator_
+        hidden = SKLEARN_ACTIVATIONS[estimator.activation]
+        pairs = list(zip(estimator.coefs_, estimator.intercepts_, strict=True))
+        layers = tuple(
+            Layer(
+                "dense",
+                np.array(weights, dtype=np.float64),
+                np.array(biases, dtype=np.float64),
+                "softmax" if index == len(pairs) - 1 else hidden,
+            )
+            for index, (weights, biases) in enumerate(pairs)
+        )
+        return Network(layers, input_scale=1.0 / 255.0, family=self.family)
 
     def _scale(self, X) -> np.ndarray:
         """Pixels as float32 from 0 to 1."""
