@@ -82,9 +82,10 @@ def read_member(source: str | os.PathLike | zipfile.ZipFile, member: str) -> byt
         raise ArchiveError(DAMAGED) from error
 
 
-def npz_keys(archive: zipfile.ZipFile) -> set[str]:
+def npz_keys(source: str | os.PathLike | zipfile.ZipFile) -> set[str]:
     """The names of the arrays in a ``.npz`` (its ``.npy`` members, without the suffix)."""
-    return {name.removesuffix(".npy") for name in archive.namelist() if name.endswith(".npy")}
+    names = source.namelist() if isinstance(source, zipfile.ZipFile) else member_names(source)
+    return {name.removesuffix(".npy") for name in names if name.endswith(".npy")}
 
 
 def npy_header(archive: zipfile.ZipFile, key: str) -> tuple[tuple, np.dtype]:
