@@ -186,7 +186,7 @@ def _read(path: Path, name: str) -> Any:
         members = {member.filename for member in checked_members(path, MAX_UNPACKED_BYTES)}
         text = read_member(path, METADATA_MEMBER) if METADATA_MEMBER in members else None
     except ArchiveError as error:
-        raise ModelFileError(f"Cannot load {name}: {error}.") from error
+        raise ModelFileError.about(name, error) from error
     if text is not None:
         metadata = _parse_metadata(text.decode("utf-8", "replace"), name)
         family = metadata.get("family")

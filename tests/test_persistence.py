@@ -5,7 +5,8 @@ same predictions whatever the accuracy. Full-size default models are round-tripp
 test_cli.py, which trains them once through the command line.
 
 Every Keras family shares the ``.keras`` suffix and the checks of ``models/keras_files.py``: a
-new one joins every Keras test here with one entry in ``SMALL_RUNS`` and ``KERAS_FAMILIES``.
+new one joins every test here, the Keras hostile-file tests included, with one entry in
+``SMALL_RUNS``.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ SMALL_RUNS = {
     ),
 }
 FAMILIES = list(SMALL_RUNS)
-KERAS_FAMILIES = ["keras-mlp"]  # the families saved as .keras files
+KERAS_FAMILIES = [family for family in FAMILIES if REGISTRY[family].file_suffix == ".keras"]
 
 
 @pytest.fixture(scope="module")

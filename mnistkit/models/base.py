@@ -35,6 +35,11 @@ class HyperparameterError(ValueError):
 class ModelFileError(ValueError):
     """A file that is not a mnistkit model, is damaged, or holds something untrusted."""
 
+    @classmethod
+    def about(cls, name: str, reason: object) -> ModelFileError:
+        """The error for the file ``name`` given a clause (an ``ArchiveError``): "it is damaged"."""
+        return cls(f"{name} cannot be loaded: {reason}.")
+
 
 class InputShapeError(ValueError):
     """Images that are not a batch of 28x28 digits."""

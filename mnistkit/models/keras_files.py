@@ -54,7 +54,7 @@ def read_model(path: Path, name: str, family: type, input_shape: tuple[int, ...]
             raise family.not_its_file(name, "Keras network (config.json and model.weights.h5)")
         config_text = read_member(path, "config.json")
     except ArchiveError as error:
-        raise ModelFileError(f"Cannot load {name}: {error}.") from error
+        raise ModelFileError.about(name, error) from error
     try:
         config = json.loads(config_text)
     except ValueError as error:

@@ -238,7 +238,7 @@ class ScratchLinearNet(DigitClassifier):
             if archives.npz_keys(path) != {*cls.learned_arrays, "metadata"}:
                 return None
         except archives.ArchiveError as error:
-            raise ModelFileError(f"Cannot load {name}: {error}.") from error
+            raise ModelFileError.about(name, error) from error
         arrays = cls._read_arrays(path, name, {*cls.learned_arrays, "metadata"})
         metadata = arrays.pop("metadata")
         if metadata.dtype == np.uint8 and metadata.ndim == 1:
@@ -255,7 +255,7 @@ class ScratchLinearNet(DigitClassifier):
                 raise cls.not_its_file(name, "weights (exactly the arrays coef_ and intercept_)")
             arrays = archives.read_npz(path, keys)
         except archives.ArchiveError as error:
-            raise ModelFileError(f"Cannot load {name}: {error}.") from error
+            raise ModelFileError.about(name, error) from error
         for key, shape in cls.learned_arrays.items():
             array = arrays[key]
             if array.shape != shape or array.dtype != np.float64 or not np.all(np.isfinite(array)):

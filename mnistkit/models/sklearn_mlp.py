@@ -205,7 +205,7 @@ class SklearnMLP(DigitClassifier):
             if "schema.json" not in archives.member_names(path):
                 return None
         except archives.ArchiveError as error:
-            raise ModelFileError(f"Cannot load {name}: {error}.") from error
+            raise ModelFileError.about(name, error) from error
         content = cls._read_skops(path, name)
         if not isinstance(content, dict) or not isinstance(content.get("metadata"), str):
             raise ModelFileError(f"{name} is a skops file but not a mnistkit model file.")
@@ -222,11 +222,11 @@ class SklearnMLP(DigitClassifier):
             if "schema.json" not in archives.member_names(path):
                 raise cls.not_its_file(name, "scikit-learn estimator (a skops schema.json)")
         except archives.ArchiveError as error:
-            raise ModelFileError(f"Cannot load {name}: {error}.") from error
+            raise ModelFileError.about(name, error) from error
         try:
             untrusted = set(skops.io.get_untrusted_types(file=path))
         except Exception as error:
-            raise ModelFileError(f"Cannot load {name}: {archives.DAMAGED}.") from error
+            raise ModelFileError.about(name, archives.DAMAGED) from error
         unexpected = sorted(untrusted - set(SKOPS_TRUSTED))
         if unexpected:
             raise ModelFileError(
@@ -236,7 +236,7 @@ class SklearnMLP(DigitClassifier):
         try:
             return skops.io.load(path, trusted=SKOPS_TRUSTED)
         except Exception as error:
-            raise ModelFileError(f"Cannot load {name}: {archives.DAMAGED}.") from error
+            raise ModelFileError.about(name, archives.DAMAGED) from error
 
     @staticmethod
     def _checked_estimator(estimator, name):
