@@ -30,9 +30,7 @@ ENVELOPES = ("persistence.py", "teaching.py")
 
 
 def outside_models() -> list[Path]:
-    modules = [
-        path for path in PACKAGE.rglob("*.py") if (PACKAGE / "models") not in path.parents
-    ]
+    modules = [path for path in PACKAGE.rglob("*.py") if (PACKAGE / "models") not in path.parents]
     modules += [*(ROOT / "pages").glob("*.py"), ROOT / "app.py"]
     return sorted(path for path in modules if path.is_file())
 
@@ -131,7 +129,7 @@ def test_no_module_outside_models_knows_how_a_family_is_stored(path):
 
 def test_the_rules_catch_the_old_persistence_and_teaching():
     """The checks are not vacuous: code like the pre-issue-12 modules breaks every one."""
-    old = '''
+    old = """
 SUFFIXES = {"scratch-linear": ".npz", "sklearn-mlp": ".skops", "keras-mlp": ".keras"}
 
 def _write_keras(trained, path):
@@ -141,7 +139,7 @@ def _write_keras(trained, path):
 
 def is_linear(model):
     return getattr(model, "coef_", None) is not None and hasattr(model, "intercept_")
-'''
+"""
     tree = ast.parse(old)
     assert len(learned_attribute_reads(tree)) == 3  # model_, "coef_", "intercept_"
     assert [line.split(": ")[1] for line in family_module_imports(tree)] == [
