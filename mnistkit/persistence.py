@@ -43,6 +43,7 @@ FORMAT_VERSION = 2  # raise when the layout changes; older mnistkits then refuse
 MAX_BYTES = 200 * 1024**2  # the largest model file ``load``/``loads`` accept
 MAX_UNPACKED_BYTES = 1024**3  # the most a model archive may unpack to (guards against zip bombs)
 METADATA_MEMBER = "mnistkit.json"  # the member ``save`` adds to the family's archive
+MAX_SETTINGS_BYTES = 16 * 1024**2  # mnistkit.json holds settings and history: a few kB
 
 __all__ = [
     "FORMAT_VERSION",
@@ -183,8 +184,11 @@ def _read(path: Path, name: str) -> Any:
     """The ``TrainedModel`` in the file at ``path``: container, settings, then the family."""
     _refuse_what_is_not_a_zip(path, name)
     try:
-        members = {member.filename for member in checked_members(path, MAX_UNPACKED_BYTES)}
-        text = read_member(path, METADATA_MEMBER) if METADATA_MEMBER in members else None
+        members = {member.filename: member for member in checked_members(path, MAX_UNPACKED_BYTES)}
+        settings = members.get(METADATA_MEMBER)
+        if settings is not None and settings.file_size > MAX_SETTINGS_BYTES:
+            raise ArchiveError("its settings are larger than any mnistkit model's could be")
+        text = None if settings is None else read_member(path, METADATA_MEMBER)
     except ArchiveError as error:
         raise ModelFileError.about(name, error) from error
     if text is not None:
@@ -204,9 +208,8 @@ def _read(path: Path, name: str) -> Any:
             metadata = _parse_metadata(text, name)
             if metadata["format_version"] != 1 or metadata.get("family") != model_class.family:
                 raise ModelFileError(
-                    f"{name} says it holds a {metadata.get('family')!r} model of format "
-                    f"{metadata['format_version']} but is a {model_class.family} file of format "
-                    "1, so it is damaged."
+                    f"{name} has settings that do not match what it holds (a {model_class.family} "
+                    "model of format 1), so it is damaged."
                 )
             return _rebuild(metadata, model_class, learned, name)
     kind = "a NumPy archive" if all(m.endswith(".npy") for m in members) else "a zip archive"

@@ -546,6 +546,11 @@ def test_a_zip_bomb_is_refused_before_it_is_unpacked(monkeypatch):
     refused(data, "unpacks to more than")
 
 
+def test_settings_larger_than_any_model_has_are_refused_unread(saved, monkeypatch):
+    monkeypatch.setattr(persistence, "MAX_SETTINGS_BYTES", 100)
+    refused(saved["scratch-linear"], "settings are larger than any mnistkit model's")
+
+
 @pytest.mark.parametrize("family", FAMILIES)
 @pytest.mark.parametrize("how", ["encrypted", "unknown-method"])
 def test_a_model_file_whose_zip_members_cannot_be_read_is_refused(family, how, saved):
