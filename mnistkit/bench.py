@@ -141,7 +141,8 @@ def article_section(dataset: Any, sizes: Sizes) -> None:
 
     python_answers = np.asarray(python_answers)
     agree = int(np.sum(python_answers == numpy_answers))
-    weight_gap = float(np.max(np.abs(np.asarray(weights) - trained.model.coef_)))
+    learned = trained.model.to_network().layers[0].weights.T  # (10, 784): a row per digit
+    weight_gap = float(np.max(np.abs(np.asarray(weights) - learned)))
     print(
         f"1. The article's algorithm: first {ARTICLE_IMAGES:,} training images, "
         f"{sizes.article_epochs} epochs, {n_test:,} test digits"

@@ -6,10 +6,9 @@ built or trained; importing this module costs nothing.
 
 from __future__ import annotations
 
-import threading
-
 import numpy as np
 
+from mnistkit.models import keras_files
 from mnistkit.models.base import (
     N_PIXELS,
     DigitClassifier,
@@ -17,11 +16,7 @@ from mnistkit.models.base import (
     Preset,
     dense_parameter_count,
 )
-
-# Keras empties a model's variables while it runs fit or predict on JAX, so a second thread using
-# the model meanwhile fails (a Streamlit server runs a visitor's quick reruns in new threads while
-# the old one finishes). Every fit, predict and save in the process takes turns.
-KERAS_LOCK = threading.RLock()
+from mnistkit.models.keras_files import KERAS_LOCK  # every fit, predict and save takes turns
 
 # XLA compiles the network afresh for every new number of images it is asked to read (about 0.2 s,
 # and 2 MB kept for good, each time), so a learner adding digits to a handwriting set one by one
@@ -255,6 +250,17 @@ class KerasMLP(DigitClassifier):
             return None
         # Three numbers, so never the same stream as an epoch's [seed, epoch].
         return int(np.random.SeedSequence([seed, index, 1]).generate_state(1)[0])
+
+    # --- its file: Keras's own .keras archive, read safely (see keras_files) --------------------
+
+    file_suffix = keras_files.SUFFIX
+
+    def write_learned(self, path):
+        keras_files.write_model(self.model_, path)
+
+    @classmethod
+    def read_learned(cls, path, name):
+        return {"model_": keras_files.read_model(path, name, cls, input_shape=(N_PIXELS,))}
 
 
 def keras_layers_as_arrays(model) -> tuple[tuple, float]:
