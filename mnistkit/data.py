@@ -28,8 +28,6 @@ from pathlib import Path
 
 import numpy as np
 
-from mnistkit import limits
-
 KERAS_MNIST_URL = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/mnist.npz"
 KERAS_MNIST_SHA256 = "731c5ac602752760c8e48fbffcf8c3b850d9dc2a2aedcf2cc48468fc17b673d1"
 SAMPLE_PATH = Path(__file__).resolve().parent / "assets" / "mnist_sample.npz"
@@ -99,10 +97,6 @@ def load_mnist(source: str | os.PathLike = "auto") -> Dataset:
 def load_digit_set(source: bytes | str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
     """Read a small set of digits (a .npz with arrays x and y, or x_train and y_train)."""
     name = "the uploaded file" if isinstance(source, bytes | bytearray) else str(source)
-    if isinstance(source, bytes | bytearray):
-        limits.check_upload(len(source), f"Cannot load {name}: it", DataError)
-    elif os.path.isfile(source):
-        limits.check_upload(os.path.getsize(source), f"Cannot load {name}: it", DataError)
     with _open_npz(source, name) as archive:
         keys = _npz_keys(archive)
         if {"x", "y"} <= keys:

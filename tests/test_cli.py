@@ -24,6 +24,8 @@ from drawings import STYLES, canvas_png
 
 from mnistkit import persistence
 from mnistkit.cli import build_parser, format_confusion, main, progress_line, run_config
+from mnistkit.models import REGISTRY
+from mnistkit.training import RunConfig, declarations, preset_settings
 
 ERROR_LINE = re.compile(r"mnistkit: error: [^\n]+\n")
 
@@ -234,6 +236,35 @@ def test_options_change_a_preset_and_keep_the_rest():
     config = run_config(args)
     assert (config.epochs, config.train_size, config.validation_share) == (2, 1000, 0.0)
     assert config.hyperparameters["learning_rate"] == 1e-7
+
+
+def test_every_run_setting_is_a_set_key_and_the_flags_are_the_same_settings():
+    args = build_parser().parse_args(
+        ["train", "--model", "scratch-linear", "--preset", "article", "--set", "train_size=all",
+         "--set", "validation_share=0.2", "--set", "seed=4", "--out", "m"]
+    )  # fmt: skip
+    config = run_config(args)
+    assert config == RunConfig.from_settings(
+        "scratch-linear",
+        preset_settings("scratch-linear", "article")
+        | {"train_size": None, "validation_share": 0.2, "seed": 4},
+    )
+    flags = ["--train-size", "700", "--epochs", "2", "--seed", "9"]
+    with_flags = build_parser().parse_args(["train", "--model", "keras-mlp", *flags, "--out", "m"])
+    with_set = build_parser().parse_args(
+        ["train", "--model", "keras-mlp", "--set", "train_size=700", "--set", "epochs=2",
+         "--set", "seed=9", "--out", "m"]
+    )  # fmt: skip
+    assert run_config(with_flags) == run_config(with_set)
+    assert run_config(with_flags) == RunConfig("keras-mlp", train_size=700, epochs=2, seed=9)
+
+
+def test_the_settings_help_lists_every_declared_setting():
+    code, stdout, _ = run("train", "--help")
+    assert code == 0
+    for family in REGISTRY:
+        for name, declaration in declarations(family).items():
+            assert f"    {name}={declaration.format(declaration.default)}  (" in stdout
 
 
 def test_text_formats():
