@@ -76,18 +76,19 @@ class RunSetting(Hyperparameter):
         return self.none_means if value is None else super().format(value)
 
     def describe_range(self) -> str:
-        if self.high is not None:
+        if self.kind != "int":
             described = super().describe_range()
+        elif self.high is None:
+            described = f"a whole number from {self.low:,} up"
         else:
-            described = f"a whole number from {self.low:g} up"
+            described = f"a whole number from {self.low:,} to {self.high:,}"
         return f"{described}, or {self.none_means}" if self.none_means else described
 
     def _check_range(self, value: float, what: str) -> None:
-        if self.high is None and value < self.low:
-            raise RunConfigError(
-                f"{what} must be a whole number from {self.low:g} up; got {value:g}."
-            )
-        super()._check_range(value, what)
+        if self.kind != "int":
+            super()._check_range(value, what)
+        elif value < self.low or (self.high is not None and value > self.high):
+            raise RunConfigError(f"{what} must be {self.describe_range()}; got {value:,}.")
 
 
 RUN_SETTINGS: dict[str, RunSetting] = {

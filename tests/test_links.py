@@ -73,7 +73,7 @@ def test_each_unusable_parameter_is_ignored_with_its_own_sentence():
     assert "from 1e-06 to 10; got 99" in by_key["learning_rate"]
     assert "layer widths like 128-64" in by_key["hidden_layers"]
     assert "no setting called 'colour'" in by_key["colour"]
-    assert "from 0 to 2.14748e+09; got -1" in by_key["seed"]
+    assert "from 0 to 2,147,483,647; got -1" in by_key["seed"]
     assert "whole number from 1 up, or all" in by_key["train_size"]
 
 
