@@ -1,9 +1,9 @@
 """The command line, run in-process and as ``python -m mnistkit``, on real MNIST.
 
 The article preset is trained through the command line in seconds and must print the article's
-test accuracy exactly. The three default models are trained once each on all 60,000 images
-(``slow``); their files are then reused for the accuracy thresholds, the round trips and the
-predictions on drawn digits.
+test accuracy exactly. The default models are trained once each on all 60,000 images, once per
+session (``default_models`` in conftest.py, ``slow``); their files are then reused for the
+accuracy thresholds, the round trips and the predictions on drawn digits.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from typing import NamedTuple
 
 import numpy as np
 import pytest
-from conftest import ROOT
+from conftest import PROMISED_ACCURACY, ROOT
 from drawings import STYLES, canvas_png
 
 from mnistkit import persistence
@@ -310,31 +310,13 @@ def test_the_console_script_exits_with_mains_code(tmp_path):
 
 # --- the three default models, trained once on all 60,000 images (slow) -------------------------
 
-THRESHOLDS = {"scratch-linear": 0.92, "sklearn-mlp": 0.975, "keras-mlp": 0.98}
+THRESHOLDS = PROMISED_ACCURACY
 
 
 @pytest.fixture(scope="module")
-def defaults(mnist_path, tmp_path_factory):
+def defaults(default_models):
     """Each default model trained through the command line: (file, stdout, TrainedModel)."""
-    folder = tmp_path_factory.mktemp("defaults")
-    results = {}
-    for family in THRESHOLDS:
-        kept = []
-        original_save = persistence.save
-
-        def keeping_save(trained, path, kept=kept, original_save=original_save):
-            kept.append(trained)
-            return original_save(trained, path)
-
-        with pytest.MonkeyPatch.context() as patch:
-            patch.setattr(persistence, "save", keeping_save)
-            code, stdout, stderr = run(
-                "train", "--model", family, "--data", mnist_path, "--out", folder / family
-            )
-        assert code == 0, stderr
-        path = folder / f"{family}{persistence.SUFFIXES[family]}"
-        results[family] = (path, stdout, kept[0])
-    return results
+    return {family: (m.path, m.stdout, m.trained) for family, m in default_models.items()}
 
 
 @pytest.mark.slow
