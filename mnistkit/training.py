@@ -112,7 +112,7 @@ RUN_SETTINGS: dict[str, RunSetting] = {
             "digits it does not learn from (0: none, as in the article).",
             low=0.0,
             high=0.4,
-            label="Held-out share",
+            label="Held-out share of the training digits",
         ),
         RunSetting(
             "seed",
