@@ -82,7 +82,7 @@ def test_a_link_to_an_unknown_model_is_ignored_whole():
     assert link.model is None and link.settings == {} and link.config() is None
     assert link.ignored == [
         "The link's settings were ignored: there is no model called 'transformer'; the models "
-        "are scratch-linear, sklearn-mlp, keras-mlp."
+        f"are {', '.join(REGISTRY)}."
     ]
     assert "does not say which model" in settings_from_query({"epochs": "3"}).ignored[0]
     assert settings_from_query({}).ignored == []
