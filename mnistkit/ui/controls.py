@@ -1,8 +1,10 @@
 """The Train page's settings, generated from each model's own declarations.
 
 ``train_controls`` shows a family choice, its presets and a form of sliders and selects made from
-``cls.hyperparameters``; it returns a ``RunConfig`` only when the form is submitted with valid
-values, so moving a slider never retrains.
+``declarations(family)`` (``mnistkit.training``: the model's own settings, then the run's), so each
+widget's range is its setting's declared range; it returns a ``RunConfig`` only when the form is
+submitted with valid values, so moving a slider never retrains. A preset is applied by
+``preset_settings``, the same function the command line and links use.
 """
 
 from __future__ import annotations
