@@ -55,6 +55,14 @@ def mnist(mnist_path: Path):
     return load_mnist(mnist_path)
 
 
+def keras_slow(families) -> list:
+    """Families as pytest parameters, the Keras ones marked ``slow`` (compiling costs seconds)."""
+    return [
+        pytest.param(family, marks=pytest.mark.slow) if family.startswith("keras") else family
+        for family in families
+    ]
+
+
 # What each family's defaults promise on the real test set, trained on all 60,000 digits.
 PROMISED_ACCURACY = {"scratch-linear": 0.92, "sklearn-mlp": 0.975, "keras-mlp": 0.98}
 

@@ -281,6 +281,7 @@ def test_text_formats():
 # --- as a separate process ---------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_python_m_mnistkit_exit_codes_and_no_traceback(article, tmp_path):
     assert run_module("--help").returncode == 0
     damaged = tmp_path / "damaged.keras"
@@ -293,6 +294,7 @@ def test_python_m_mnistkit_exit_codes_and_no_traceback(article, tmp_path):
     assert result.returncode == 1 and "missing.png error:" in result.stdout
 
 
+@pytest.mark.slow
 def test_the_console_script_exits_with_mains_code(tmp_path):
     """``mnistkit`` runs what pyproject declares, the way installers wrap it: sys.exit(main())."""
     scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]

@@ -212,6 +212,7 @@ def test_bad_pictures_on_the_draw_page_are_explained_and_nothing_is_lost(visitor
         assert "Prediction:" not in texts(visitor.markdown), name
 
 
+@pytest.mark.slow
 def test_unusual_pictures_on_the_draw_page_are_read(visitor, models, sample):
     open_page(visitor, "draw")
     for name, data in good_pictures(sample).items():
@@ -339,6 +340,7 @@ def bad_model_files(models, keras_model, tmp_path) -> dict[str, tuple[bytes, str
     }
 
 
+@pytest.mark.slow
 def test_bad_model_files_on_the_train_page_are_explained_and_nothing_is_lost(
     visitor, models, keras_model, tmp_path
 ):
