@@ -11,7 +11,6 @@ stderr and exit code 2, never a traceback.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import sys
 from collections.abc import Sequence
@@ -91,7 +90,7 @@ def _add_train(commands) -> None:
     )
     command.add_argument("--train-size", type=int, metavar="N", help="use the first N images")
     command.add_argument("--epochs", type=int, metavar="N", help="passes over the images")
-    command.add_argument("--seed", type=int, default=0, metavar="N", help="random seed (0)")
+    command.add_argument("--seed", type=int, metavar="N", help="random seed (default 0)")
     command.add_argument("--data", default="auto", metavar="SOURCE", help=_DATA_HELP)
     command.add_argument("--out", required=True, metavar="FILE", help="where to save the model")
     command.set_defaults(run=_train)
@@ -104,42 +103,46 @@ _DATA_HELP = (
 
 
 def _settings_help() -> str:
-    lines = ["models, their presets and their --set keys:"]
+    from mnistkit.training import declarations
+
+    lines = ["models, their presets and their --set keys (the run's, then the model's):"]
     for name, model_class in REGISTRY.items():
         presets = ", ".join(model_class.presets) or "none"
         lines.append(f"  {name} (presets: {presets})")
-        for hyperparameter in model_class.hyperparameters:
-            default = hyperparameter.format(hyperparameter.default)
-            lines.append(
-                f"    {hyperparameter.name}={default}  ({hyperparameter.describe_range()})"
-            )
+        for declaration in declarations(name).values():
+            default = declaration.format(declaration.default)
+            lines.append(f"    {declaration.name}={default}  ({declaration.describe_range()})")
     return "\n".join(lines)
 
 
 def run_config(args: argparse.Namespace):
-    """The ``RunConfig`` that the train command's options describe."""
-    from mnistkit.training import RunConfig
+    """The ``RunConfig`` that the train command's options describe.
 
-    if args.preset:
-        base = RunConfig.from_preset(args.model, args.preset, seed=args.seed)
-    else:
-        base = RunConfig(model=args.model, seed=args.seed)
-    hyperparameters = dict(base.hyperparameters)
-    declarations = REGISTRY[args.model]
+    The preset (or the declared defaults) first, then each ``--set KEY=VALUE`` read by its
+    declaration, then the flags ``--train-size``, ``--epochs`` and ``--seed``, which are the same
+    settings under shorter names.
+    """
+    from mnistkit.training import RunConfig, declarations, preset_settings
+
+    settings = preset_settings(args.model, args.preset)
+    known = declarations(args.model)
     for setting in args.settings:
         key, separator, text = setting.partition("=")
-        if not separator or not key.strip():
+        key = key.strip()
+        if not separator or not key:
             raise CommandLineError(
                 f"--set takes KEY=VALUE, like learning_rate=0.01; got {setting!r}."
             )
-        hyperparameters[key.strip()] = declarations.declaration(key.strip()).parse(text)
-    epochs = hyperparameters.pop("epochs", base.epochs)  # --set epochs=N is --epochs N
-    return dataclasses.replace(
-        base,
-        hyperparameters=hyperparameters,
-        train_size=base.train_size if args.train_size is None else args.train_size,
-        epochs=epochs if args.epochs is None else args.epochs,
-    )
+        if key not in known:
+            raise CommandLineError(
+                f"{REGISTRY[args.model].display_name} has no setting called {key!r}; "
+                f"its settings are {', '.join(known)}."
+            )
+        settings[key] = known[key].parse(text)
+    for name in ("train_size", "epochs", "seed"):  # --train-size N, --epochs N, --seed N
+        if getattr(args, name) is not None:
+            settings[name] = known[name].validate(getattr(args, name))
+    return RunConfig.from_settings(args.model, settings)
 
 
 def _train(args: argparse.Namespace) -> int:

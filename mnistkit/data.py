@@ -27,7 +27,6 @@ from pathlib import Path
 
 import numpy as np
 
-from mnistkit import limits
 from mnistkit.archives import ArchiveError, npy_header, npz_keys, read_npy
 
 KERAS_MNIST_URL = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/mnist.npz"
@@ -87,10 +86,6 @@ def load_mnist(source: str | os.PathLike = "auto") -> Dataset:
 def load_digit_set(source: bytes | str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
     """Read a small set of digits (a .npz with arrays x and y, or x_train and y_train)."""
     name = "the uploaded file" if isinstance(source, bytes | bytearray) else str(source)
-    if isinstance(source, bytes | bytearray):
-        limits.check_upload(len(source), f"Cannot load {name}: it", DataError)
-    elif os.path.isfile(source):
-        limits.check_upload(os.path.getsize(source), f"Cannot load {name}: it", DataError)
     with _open_npz(source, name) as archive:
         keys = npz_keys(archive)
         if {"x", "y"} <= keys:

@@ -1,8 +1,12 @@
 """Run settings as a link's query parameters, and back again, checking every value.
 
 A teacher shares a Train page link such as ``?model=sklearn-mlp&hidden_layers=128&epochs=5``.
-Reading it back never trusts it: each parameter is checked against its model's declaration,
-and one that cannot be used is ignored with a sentence saying why, never clipped into range.
+A link made by ``settings_to_query`` carries every setting of the run (``declarations`` in
+``mnistkit.training``), and the preset's name when the settings are one, so it trains the same run
+wherever it is opened. Reading it back never trusts it: a ``preset`` is applied first, by the one
+function that applies presets, then each parameter is checked against its declaration; one that
+cannot be used is ignored with a sentence saying why, never clipped into range. Settings a link
+leaves out keep their declared defaults.
 """
 
 from __future__ import annotations
@@ -13,7 +17,9 @@ from typing import Any
 
 from mnistkit.models import MODEL_NAMES, REGISTRY
 from mnistkit.models.base import HyperparameterError
-from mnistkit.training import RunConfig
+from mnistkit.training import RunConfig, declarations, preset_settings
+
+PRESET = "preset"  # the query parameter naming a preset
 
 
 @dataclass
@@ -21,22 +27,24 @@ class LinkSettings:
     """What a link's query parameters ask for, and a sentence per parameter that was ignored."""
 
     model: str | None = None  # a registry name; None when the link names no usable model
-    hyperparameters: dict[str, Any] = field(default_factory=dict)  # epochs included
-    train_size: int | None = None
-    seed: int | None = None
+    settings: dict[str, Any] = field(default_factory=dict)  # every setting of the run, by name
+    preset: str | None = None  # the preset the settings are, if they are one
     ignored: list[str] = field(default_factory=list)
+
+    def config(self) -> RunConfig | None:
+        """The run the link describes, or None when it names no usable model."""
+        return None if self.model is None else RunConfig.from_settings(self.model, self.settings)
 
 
 def settings_to_query(config: RunConfig) -> dict[str, str]:
     """The run's settings as text query parameters (the inverse of ``settings_from_query``)."""
-    model_class = REGISTRY[config.model]
     query = {"model": config.model}
-    for name, value in config.hyperparameters.items():
-        query[name] = model_class.declaration(name).format(value)
-    query["epochs"] = str(config.epochs)
-    if config.train_size is not None:
-        query["train_size"] = str(config.train_size)
-    query["seed"] = str(config.seed)
+    preset = config.preset()
+    if preset is not None:
+        query[PRESET] = preset
+    known = declarations(config.model)
+    for name, value in config.settings().items():
+        query[name] = known[name].format(value)
     return query
 
 
@@ -53,34 +61,27 @@ def settings_from_query(params: Mapping[str, str]) -> LinkSettings:
             else f"there is no model called {model!r}; the models are {', '.join(MODEL_NAMES)}"
         )
         return LinkSettings(ignored=[f"The link's settings were ignored: {reason}."])
-    model_class = REGISTRY[model]
-    declared = {h.name: h for h in model_class.hyperparameters}
-    settings = LinkSettings(model=model)
+    link = LinkSettings(model=model, settings=preset_settings(model, None))
+    if PRESET in params:
+        text = params.pop(PRESET)
+        try:
+            link.settings = preset_settings(model, text)
+        except HyperparameterError as error:
+            link.ignored.append(f"The link's {PRESET}={text} was ignored: {_reason(error)}.")
+    known = declarations(model)
     for key, text in params.items():
         try:
-            if key in declared:
-                settings.hyperparameters[key] = declared[key].parse(text)
-            elif key == "train_size":
-                settings.train_size = _whole_number(key, text, low=1)
-            elif key == "seed":
-                settings.seed = _whole_number(key, text, low=0)
-            else:
-                known = ", ".join([*declared, "train_size", "seed"])
+            if key not in known:
                 raise HyperparameterError(
-                    f"{model_class.display_name} has no setting called {key!r} ({known})"
+                    f"{REGISTRY[model].display_name} has no setting called {key!r} "
+                    f"({', '.join(known)})"
                 )
+            link.settings[key] = known[key].parse(text)
         except HyperparameterError as error:
-            reason = str(error).rstrip(".")
-            settings.ignored.append(f"The link's {key}={text} was ignored: {reason}.")
-    return settings
+            link.ignored.append(f"The link's {key}={text} was ignored: {_reason(error)}.")
+    link.preset = link.config().preset()
+    return link
 
 
-def _whole_number(name: str, text: str, low: int) -> int:
-    """``text`` as a whole number from ``low`` up, or a ``HyperparameterError`` saying why."""
-    try:
-        value = int(text.strip())
-    except ValueError:
-        raise HyperparameterError(f"{name} must be a whole number") from None
-    if value < low:
-        raise HyperparameterError(f"{name} must be a whole number from {low} up")
-    return value
+def _reason(error: Exception) -> str:
+    return str(error).rstrip(".")

@@ -19,8 +19,6 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 from scipy import ndimage
 
-from mnistkit import limits
-
 SIZE = 28  # MNIST's field, in pixels
 BOX = 20  # the box a digit is scaled to fit, inside the field
 CENTRE = 14.0  # where MNIST puts a digit's centre of mass (its row and column, 0-27)
@@ -54,10 +52,6 @@ class Step:
 
 def read_image(data: bytes | BinaryIO | str | os.PathLike) -> Image.Image:
     """Decode an uploaded picture safely: its size is checked before its pixels are decoded."""
-    if isinstance(data, bytes | bytearray):
-        limits.check_upload(len(data), "The picture", ImageTooLargeError)
-    elif isinstance(data, str | os.PathLike) and os.path.isfile(data):
-        limits.check_upload(os.path.getsize(data), "The picture", ImageTooLargeError)
     source = io.BytesIO(data) if isinstance(data, bytes | bytearray) else data
     try:
         with warnings.catch_warnings():

@@ -5,6 +5,12 @@ first ``train_size`` training images (as the article took the first 1,000), keep
 ``validation_share`` of them aside for validation, and after every epoch calls
 ``on_epoch(epoch, metrics)``; returning ``STOP`` from it ends the run after that epoch. The same
 config on the same data gives the same model.
+
+Every setting of a run is declared once, as a ``Hyperparameter``: the model's own (``epochs``
+among them, since its default and range belong to the model) on the model's class, and
+``train_size``, ``seed`` and ``validation_share`` in ``RUN_SETTINGS`` below. ``declarations(model)``
+lists them all; the Train page's widgets, the command line's ``--set`` and links are made from it,
+and ``preset_settings`` is the one place a preset is applied.
 """
 
 from __future__ import annotations
@@ -19,21 +25,22 @@ from typing import Any
 
 import numpy as np
 
-from mnistkit import limits
 from mnistkit.models import DigitClassifier, build_model, get_model_class
-from mnistkit.models.base import TrainingDiverged
+from mnistkit.models.base import Hyperparameter, HyperparameterError, TrainingDiverged
 
 __all__ = [
+    "RUN_SETTINGS",
     "STOP",
     "RunConfig",
     "RunConfigError",
     "TrainedModel",
     "TrainingDiverged",
+    "declarations",
+    "preset_settings",
     "train",
 ]
 
 TRAIN_ACCURACY_IMAGES = 5_000  # train accuracy is measured on the first 5,000 training images
-VALIDATION_SHARE = 0.1  # the default share of the training images kept aside for validation
 
 
 class Signal(enum.Enum):
@@ -45,8 +52,104 @@ class Signal(enum.Enum):
 STOP = Signal.STOP
 
 
-class RunConfigError(ValueError):
+class RunConfigError(HyperparameterError):
     """Run settings that cannot work, explained in a sentence."""
+
+
+@dataclass(frozen=True)
+class RunSetting(Hyperparameter):
+    """A setting of the run rather than of the model; ``None`` may stand for a word ("all")."""
+
+    none_means: str = ""  # what None stands for, e.g. "all"; empty: None is not a value
+
+    def validate(self, value: Any) -> Any:
+        if value is None and self.none_means:
+            return None
+        return super().validate(value)
+
+    def parse(self, text: str) -> Any:
+        if self.none_means and text.strip().lower() == self.none_means:
+            return None
+        return super().parse(text)
+
+    def format(self, value: Any) -> str:
+        return self.none_means if value is None else super().format(value)
+
+    def describe_range(self) -> str:
+        if self.kind != "int":
+            described = super().describe_range()
+        elif self.high is None:
+            described = f"a whole number from {self.low:,} up"
+        else:
+            described = f"a whole number from {self.low:,} to {self.high:,}"
+        return f"{described}, or {self.none_means}" if self.none_means else described
+
+    def _check_range(self, value: float, what: str) -> None:
+        if self.kind != "int":
+            super()._check_range(value, what)
+        elif value < self.low or (self.high is not None and value > self.high):
+            raise RunConfigError(f"{what} must be {self.describe_range()}; got {value:,}.")
+
+
+RUN_SETTINGS: dict[str, RunSetting] = {
+    setting.name: setting
+    for setting in (
+        RunSetting(
+            "train_size",
+            "int",
+            None,
+            "Train on the first N training images, as the article took the first 1,000; "
+            "all: every one. The held-out share comes from these.",
+            low=1,
+            none_means="all",
+            label="Training digits",
+        ),
+        RunSetting(
+            "validation_share",
+            "float",
+            0.1,
+            "The last part of the training images, kept aside to check the model each epoch on "
+            "digits it does not learn from (0: none, as in the article).",
+            low=0.0,
+            high=0.4,
+            label="Held-out share of the training digits",
+        ),
+        RunSetting(
+            "seed",
+            "int",
+            0,
+            "Fixes the first weights, dropout and the order of the images: the same seed and "
+            "settings give the same model again.",
+            low=0,
+            high=2**31 - 1,
+        ),
+    )
+}
+
+
+def declarations(model: str) -> dict[str, Hyperparameter]:
+    """Every setting of a run of ``model``, by name: the model's own, then the run's."""
+    return {h.name: h for h in get_model_class(model).hyperparameters} | RUN_SETTINGS
+
+
+def preset_settings(model: str, preset: str | None) -> dict[str, Any]:
+    """Every setting of a run of ``model`` as ``preset`` has it (None: the declared defaults).
+
+    The one place a preset is applied: the command line, the Train page and links all call it.
+    """
+    settings = {name: declaration.default for name, declaration in declarations(model).items()}
+    if preset is None:
+        return settings
+    presets = get_model_class(model).presets
+    if preset not in presets:
+        known = ", ".join(presets) or "none"
+        raise RunConfigError(f"{model} has no preset {preset!r}; its presets are: {known}.")
+    chosen = presets[preset]
+    settings |= chosen.hyperparameters
+    for name in ("train_size", "epochs", "validation_share"):
+        if getattr(chosen, name) is not None:  # None in a preset: the declared default
+            settings[name] = getattr(chosen, name)
+    return settings
 
 
 class FrozenSettings(Mapping):
@@ -73,14 +176,14 @@ class FrozenSettings(Mapping):
 
 @dataclass(frozen=True)
 class RunConfig:
-    """Everything that decides a training run; missing hyperparameters take their defaults."""
+    """Everything that decides a training run; missing settings take their declared defaults."""
 
     model: str  # a name in mnistkit.models.REGISTRY, e.g. "scratch-linear"
-    hyperparameters: Mapping[str, Any] = field(default_factory=dict)  # the model's settings
+    hyperparameters: Mapping[str, Any] = field(default_factory=dict)  # the model's, but epochs
     train_size: int | None = None  # train on the first N training images; None: all of them
-    epochs: int | None = None  # passes over the training images; None: the model's default
+    epochs: int | None = None  # passes over the images, declared by the model; None: its default
     seed: int = 0  # fixes initial weights, dropout and the order of the images
-    validation_share: float = VALIDATION_SHARE  # the last part of the images, kept aside
+    validation_share: float = RUN_SETTINGS["validation_share"].default  # the images' last part
 
     def __post_init__(self) -> None:
         model_class = get_model_class(self.model)
@@ -91,42 +194,44 @@ class RunConfig:
                 f"epochs is given twice, as {self.epochs} and as the hyperparameter {epochs}."
             )
         epochs = self.epochs if self.epochs is not None else epochs
-        epochs = model_class.defaults()["epochs"] if epochs is None else epochs
+        epochs = model_class.declaration("epochs").default if epochs is None else epochs
         settings = {k: v for k, v in model_class.defaults().items() if k != "epochs"}
         settings |= model_class.validate_hyperparameters(given)
         object.__setattr__(self, "hyperparameters", FrozenSettings(settings))
         object.__setattr__(self, "epochs", model_class.declaration("epochs").validate(epochs))
-        _check_train_size(self.train_size)
-        _check_seed(self.seed)
-        _check_validation_share(self.validation_share)
-        if self.train_size is not None:
-            object.__setattr__(self, "train_size", int(self.train_size))
-            limits.check_run(self.train_size, self.epochs)  # None: checked by train on the data
-        object.__setattr__(self, "seed", int(self.seed))
-        object.__setattr__(self, "validation_share", float(self.validation_share))
+        for name, declaration in RUN_SETTINGS.items():
+            object.__setattr__(self, name, declaration.validate(getattr(self, name)))
+
+    @classmethod
+    def from_settings(cls, model: str, settings: Mapping[str, Any]) -> RunConfig:
+        """A run from one flat mapping of ``declarations(model)`` names; the rest take defaults."""
+        known = declarations(model)
+        unknown = [name for name in settings if name not in known]
+        if unknown:
+            names = ", ".join(known)
+            raise RunConfigError(
+                f"{get_model_class(model).display_name} runs have no setting called "
+                f"{unknown[0]!r}; the settings are {names}."
+            )
+        run = {name: settings[name] for name in RUN_SETTINGS if name in settings}
+        hyperparameters = {k: v for k, v in settings.items() if k not in RUN_SETTINGS}
+        return cls(model=model, hyperparameters=hyperparameters, **run)
 
     @classmethod
     def from_preset(cls, model: str, preset: str, *, seed: int = 0) -> RunConfig:
         """The run settings of a model's named preset, e.g. ``("scratch-linear", "article")``."""
-        presets = get_model_class(model).presets
-        if preset not in presets:
-            known = ", ".join(presets) or "none"
-            raise RunConfigError(f"{model} has no preset {preset!r}; its presets are: {known}.")
-        chosen = presets[preset]
-        share = chosen.validation_share
-        return cls(
-            model=model,
-            hyperparameters=chosen.hyperparameters,
-            train_size=chosen.train_size,
-            epochs=chosen.epochs,
-            seed=seed,
-            validation_share=VALIDATION_SHARE if share is None else share,
-        )
+        return cls.from_settings(model, preset_settings(model, preset) | {"seed": seed})
+
+    def settings(self) -> dict[str, Any]:
+        """Every setting as one flat mapping, in the order of ``declarations(self.model)``."""
+        values = {**self.hyperparameters, "epochs": self.epochs}
+        values |= {name: getattr(self, name) for name in RUN_SETTINGS}
+        return {name: values[name] for name in declarations(self.model)}
 
     def preset(self) -> str | None:
         """The name of the model's preset these settings match (whatever the seed), if any."""
         for name in get_model_class(self.model).presets:
-            if dataclasses.replace(RunConfig.from_preset(self.model, name), seed=self.seed) == self:
+            if RunConfig.from_preset(self.model, name, seed=self.seed) == self:
                 return name
         return None
 
@@ -182,7 +287,6 @@ def train(
 ) -> TrainedModel:
     """Train the model ``config`` describes on ``dataset``; see the module docstring."""
     images, labels = _training_images(config, dataset)
-    limits.check_run(len(images), config.epochs)  # before any work: shared servers stay usable
     n_validation = int(len(images) * config.validation_share)
     n_fit = len(images) - n_validation
     fit_images, fit_labels = images[:n_fit], labels[:n_fit]
@@ -247,26 +351,3 @@ def _training_images(config: RunConfig, dataset) -> tuple[np.ndarray, np.ndarray
             f"train_size is {size:,} but the data set has only {available:,} training images."
         )
     return dataset.x_train[:size], dataset.y_train[:size]
-
-
-def _check_train_size(train_size: Any) -> None:
-    if train_size is None:
-        return
-    if isinstance(train_size, bool) or not isinstance(train_size, int | np.integer):
-        raise RunConfigError(f"train_size must be a whole number of images; got {train_size!r}.")
-    if train_size < 1:
-        raise RunConfigError(f"train_size must be at least 1 image; got {train_size}.")
-
-
-def _check_seed(seed: Any) -> None:
-    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
-        raise RunConfigError(f"seed must be a whole number from 0 up; got {seed!r}.")
-
-
-def _check_validation_share(share: Any) -> None:
-    if isinstance(share, bool) or not isinstance(share, int | float | np.floating):
-        raise RunConfigError(f"validation_share must be a number; got {share!r}.")
-    if not 0 <= share < 0.5:
-        raise RunConfigError(
-            f"validation_share must be from 0 up to (not including) 0.5; got {share:g}."
-        )

@@ -1,4 +1,4 @@
-"""Shared fixtures: the real MNIST file and the browser.
+"""Shared fixtures: the real MNIST file, the default models trained once, and the browser.
 
 A test that needs MNIST or Chromium fails in CI (``CI`` set) when they are missing, and is
 skipped with a reason elsewhere, so a developer without them can still run the rest.
@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import os
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -51,6 +53,65 @@ def mnist(mnist_path: Path):
     from mnistkit.data import load_mnist
 
     return load_mnist(mnist_path)
+
+
+def keras_slow(families) -> list:
+    """Families as pytest parameters, the Keras ones marked ``slow`` (compiling costs seconds)."""
+    return [
+        pytest.param(family, marks=pytest.mark.slow) if family.startswith("keras") else family
+        for family in families
+    ]
+
+
+# What each family's defaults promise on the real test set, trained on all 60,000 digits.
+PROMISED_ACCURACY = {"scratch-linear": 0.92, "sklearn-mlp": 0.975, "keras-mlp": 0.98}
+
+
+@dataclass(frozen=True)
+class DefaultModel:
+    """A family's default model, trained once per test session through the command line."""
+
+    path: Path  # the model file ``mnistkit train`` saved
+    stdout: str  # what it printed: data, model, a line per epoch, saved, test accuracy
+    trained: Any  # the TrainedModel it saved, as it was before saving
+
+
+@pytest.fixture(scope="session")
+def default_models(mnist_path, tmp_path_factory) -> dict[str, DefaultModel]:
+    """Each family's defaults trained once on all 60,000 digits with ``mnistkit train`` (minutes).
+
+    Shared by the command line's and training's slow tests, so no session trains them twice.
+    """
+    import contextlib
+    import io
+
+    from mnistkit import persistence
+    from mnistkit.cli import main
+
+    folder = tmp_path_factory.mktemp("defaults")
+    models = {}
+    for family in PROMISED_ACCURACY:
+        kept = []
+        original_save = persistence.save
+
+        def keeping_save(trained, path, kept=kept, original_save=original_save):
+            kept.append(trained)
+            return original_save(trained, path)
+
+        stdout, stderr = io.StringIO(), io.StringIO()
+        with (
+            pytest.MonkeyPatch.context() as patch,
+            contextlib.redirect_stdout(stdout),
+            contextlib.redirect_stderr(stderr),
+        ):
+            patch.setattr(persistence, "save", keeping_save)
+            argv = ["train", "--model", family, "--data", str(mnist_path), "--out"]
+            code = main([*argv, str(folder / family)])
+        assert code == 0, stderr.getvalue()
+        printed = stdout.getvalue()
+        (saved,) = [line for line in printed.splitlines() if line.startswith("saved: ")]
+        models[family] = DefaultModel(Path(saved.removeprefix("saved: ")), printed, kept[0])
+    return models
 
 
 @pytest.fixture(scope="session")

@@ -43,6 +43,7 @@ def walk_results(at: AppTest, sample) -> list:
     return results
 
 
+@pytest.mark.slow
 def test_the_walkthrough_computes_every_step_and_starts_at_the_article(app, sample):
     app.button(key="walk_start").click().run()
     assert not app.exception, [e.value for e in app.exception]
@@ -56,6 +57,7 @@ def test_the_walkthrough_computes_every_step_and_starts_at_the_article(app, samp
     assert shown.startswith("[0.0, ")  # the first row of weights starts at 0 and never moves
 
 
+@pytest.mark.slow
 def test_stopping_the_walkthrough_keeps_the_steps_already_trained(app, sample, monkeypatch):
     calls = []
 
@@ -81,6 +83,7 @@ def test_stopping_the_walkthrough_keeps_the_steps_already_trained(app, sample, m
     assert walk_results(app, sample) == []
 
 
+@pytest.mark.slow
 def test_the_learning_curve_trains_each_size_and_keeps_them(app, sample):
     open_tab(app, "Learning curves")
     assert "walk_start" not in [b.key for b in app.button]  # a closed tab does no work

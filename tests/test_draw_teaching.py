@@ -79,6 +79,7 @@ def test_without_a_drawing_each_section_says_what_to_do(on_the_sample, models):
     assert at.button(key="handwriting_add").disabled
 
 
+@pytest.mark.slow
 def test_the_inspector_shows_every_step_and_the_switches_skip_them(on_the_sample, models, sample):
     drawing = drawing_of(sample.x_test[0], offset=(10, 140))  # small and off-centre
     at = draw_page(models, drawing)
@@ -111,6 +112,7 @@ def test_the_inspector_shows_every_step_and_the_switches_skip_them(on_the_sample
     assert "Step skipped" not in texts(at.warning)
 
 
+@pytest.mark.slow
 def test_an_uploaded_picture_gets_the_inspector_and_every_model(on_the_sample, models, sample):
     picture = canvas_png(sample.x_test[0], "black-on-white", 5, (10, 140))  # off-centre
     at = draw_page(models, None)  # nothing drawn: only the picture is inspected
@@ -199,6 +201,7 @@ def score_rows(at: AppTest) -> dict[str, list[str]]:
     return {row["Model"]: [str(value) for value in row.values] for _, row in frame.iterrows()}
 
 
+@pytest.mark.slow
 def test_a_labelled_drawing_joins_the_set_and_every_model_is_scored(on_the_sample, models, sample):
     drawings = [drawing_of(sample.x_test[index]) for index in range(3)]
     labels = [int(label) for label in sample.y_test[:3]]
@@ -224,6 +227,7 @@ def test_a_labelled_drawing_joins_the_set_and_every_model_is_scored(on_the_sampl
     assert stored.tolist() == labels
 
 
+@pytest.mark.slow
 def test_the_downloaded_set_can_be_uploaded_again(on_the_sample, models, sample, monkeypatch):
     offered = []  # the bytes the page hands to its download button
 
@@ -266,6 +270,7 @@ BAD_FILES = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", list(BAD_FILES))
 def test_a_bad_set_file_is_explained_and_the_set_and_models_survive(
     on_the_sample, models, sample, name

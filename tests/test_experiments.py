@@ -23,6 +23,7 @@ def sample():
     return load_mnist("sample")
 
 
+@pytest.mark.slow
 def test_walkthrough_first_row_equals_the_article_preset_from_the_command_line(
     mnist, mnist_path, tmp_path
 ):

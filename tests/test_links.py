@@ -6,31 +6,50 @@ import pytest
 from conftest import ROOT
 from streamlit.testing.v1 import AppTest
 
+import mnistkit.ui.training
 from mnistkit.links import settings_from_query, settings_to_query
 from mnistkit.models import REGISTRY
-from mnistkit.training import RunConfig
+from mnistkit.training import RunConfig, declarations
+from mnistkit.ui import limits
+from mnistkit.ui.state import MODELS_KEY
 
 
 def configs() -> list[RunConfig]:
-    """Every model's defaults and every preset, with a size and seed of their own."""
-    runs = [RunConfig(model=name, train_size=2000, seed=7) for name in REGISTRY]
+    """Every model's defaults and every preset, with a size, share and seed of their own."""
+    runs = [
+        RunConfig(model=name, train_size=2000, seed=7, validation_share=0.25) for name in REGISTRY
+    ]
     for name, model_class in REGISTRY.items():
         runs += [RunConfig.from_preset(name, preset, seed=3) for preset in model_class.presets]
     return runs
+
+
+def presets() -> list[tuple[str, str]]:
+    """Every (family, preset) in the registry, whatever families it holds."""
+    return [(family, preset) for family, model in REGISTRY.items() for preset in model.presets]
 
 
 @pytest.mark.parametrize("config", configs(), ids=lambda config: config.model)
 def test_a_link_gives_back_exactly_the_settings_it_was_made_from(config):
     link = settings_from_query(settings_to_query(config))
     assert link.ignored == []
-    rebuilt = RunConfig(
-        model=link.model,
-        hyperparameters=link.hyperparameters,
-        train_size=link.train_size,
-        seed=link.seed,
-        validation_share=config.validation_share,  # not part of a link
-    )
-    assert rebuilt == config
+    assert link.config() == config
+    assert link.preset == config.preset()
+
+
+def test_a_link_names_its_preset_and_carries_every_setting():
+    query = settings_to_query(RunConfig.from_preset("scratch-linear", "article"))
+    assert query["preset"] == "article"
+    assert (query["train_size"], query["validation_share"], query["epochs"]) == ("1000", "0.0", "5")
+    only_the_name = settings_from_query({"model": "scratch-linear", "preset": "article"})
+    assert only_the_name.config() == RunConfig.from_preset("scratch-linear", "article")
+    changed = settings_from_query({"model": "scratch-linear", "preset": "article", "epochs": "6"})
+    assert changed.preset is None and changed.config().epochs == 6
+    unknown = settings_from_query({"model": "scratch-linear", "preset": "fast"})
+    assert unknown.ignored == [
+        "The link's preset=fast was ignored: scratch-linear has no preset 'fast'; its presets "
+        "are: article, article-all-images."
+    ]
 
 
 def test_each_unusable_parameter_is_ignored_with_its_own_sentence():
@@ -45,8 +64,8 @@ def test_each_unusable_parameter_is_ignored_with_its_own_sentence():
             "epochs": "3",
         }
     )
-    assert link.model == "sklearn-mlp" and link.hyperparameters == {"epochs": 3}
-    assert link.train_size is None and link.seed is None
+    assert link.model == "sklearn-mlp"
+    assert link.config() == RunConfig("sklearn-mlp", epochs=3)  # the rest: declared defaults
     assert len(link.ignored) == 5
     by_key = {
         sentence.split("=")[0].removeprefix("The link's "): sentence for sentence in link.ignored
@@ -54,15 +73,16 @@ def test_each_unusable_parameter_is_ignored_with_its_own_sentence():
     assert "from 1e-06 to 10; got 99" in by_key["learning_rate"]
     assert "layer widths like 128-64" in by_key["hidden_layers"]
     assert "no setting called 'colour'" in by_key["colour"]
-    assert "from 0 up" in by_key["seed"] and "whole number" in by_key["train_size"]
+    assert "from 0 to 2,147,483,647; got -1" in by_key["seed"]
+    assert "whole number from 1 up, or all" in by_key["train_size"]
 
 
 def test_a_link_to_an_unknown_model_is_ignored_whole():
     link = settings_from_query({"model": "transformer", "epochs": "3"})
-    assert link.model is None and link.hyperparameters == {}
+    assert link.model is None and link.settings == {} and link.config() is None
     assert link.ignored == [
         "The link's settings were ignored: there is no model called 'transformer'; the models "
-        "are scratch-linear, sklearn-mlp, keras-mlp."
+        f"are {', '.join(REGISTRY)}."
     ]
     assert "does not say which model" in settings_from_query({"epochs": "3"}).ignored[0]
     assert settings_from_query({}).ignored == []
@@ -72,6 +92,8 @@ def test_a_link_to_an_unknown_model_is_ignored_whole():
 def train_page(monkeypatch):
     monkeypatch.setenv("MNISTKIT_DATA", "sample")
     monkeypatch.delenv("MNISTKIT_MODELS_DIR", raising=False)
+    for variable in limits.ENVIRONMENT:
+        monkeypatch.delenv(variable, raising=False)
 
     def open_with(query: dict[str, str]) -> AppTest:
         at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=180)
@@ -128,5 +150,100 @@ def test_a_trained_run_puts_its_settings_in_the_address(train_page):
     assert flat["model"] == "scratch-linear" and flat["epochs"] == "2"
     assert flat["train_size"] == "1000"
     link = settings_from_query(flat)
-    assert link.ignored == [] and link.hyperparameters["loss"] == "cross_entropy"
+    assert link.ignored == [] and link.settings["loss"] == "cross_entropy"
     assert any("train_size=1000" in code.value for code in at.code)
+
+
+class NotTrained(ValueError):
+    """What the stand-in for ``train`` raises once it has noted the run it was given."""
+
+
+@pytest.fixture
+def runs_asked_for(monkeypatch) -> list[RunConfig]:
+    """The configs the Train page hands to ``train``, which is not run (some presets take hours)."""
+    asked: list[RunConfig] = []
+
+    def noting_train(config, dataset, on_epoch=None):
+        asked.append(config)
+        raise NotTrained("not trained in this test")
+
+    monkeypatch.setattr(mnistkit.ui.training, "train", noting_train)
+    return asked
+
+
+@pytest.mark.parametrize(("family", "preset"), presets())
+def test_every_preset_through_a_link_is_recognised_and_trains_that_preset(
+    family, preset, train_page, runs_asked_for, mnist_path, monkeypatch
+):
+    monkeypatch.setenv("MNISTKIT_DATA", str(mnist_path))  # presets may use all 60,000 digits
+    expected = RunConfig.from_preset(family, preset, seed=5)
+    at = train_page(settings_to_query(expected))
+    assert not at.warning, [warning.value for warning in at.warning]
+    assert at.radio(key="train_family").value == family
+    assert at.selectbox(key=f"train_{family}_preset").value == preset
+    at.form_submit_button[0].click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert runs_asked_for == [expected]
+
+
+def test_the_article_through_a_link_reads_7447_of_the_real_test_digits(
+    train_page, mnist_path, monkeypatch
+):
+    monkeypatch.setenv("MNISTKIT_DATA", str(mnist_path))
+    at = train_page({"model": "scratch-linear", "preset": "article"})
+    assert at.selectbox(key="train_scratch-linear_preset").value == "article"
+    assert at.slider(key="train_scratch-linear_validation_share").value == 0.0
+    at.form_submit_button[0].click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    (trained,) = at.session_state[MODELS_KEY].values()
+    assert trained.config == RunConfig.from_preset("scratch-linear", "article")
+    assert trained.test_accuracy == 0.7447
+    assert any(
+        "· article preset · 74.5%** is ready: it reads 74.5% " in success.value
+        for success in at.success
+    )
+
+
+def widget_extremes(at: AppTest, family: str, end: str) -> dict:
+    """Each slider, select slider and number box of a family's form moved to one end of its range.
+
+    Returns the values set, by setting name. Sliders and number boxes must span exactly the
+    declared range; select sliders (learning rates, training digits) hold their values as text,
+    so their ends are read from the declaration and the offered sizes.
+    """
+    chosen = {}
+    for name, declaration in declarations(family).items():
+        key = f"train_{family}_{name}"
+        for kind in ("slider", "number_input", "select_slider"):
+            widgets = [widget for widget in getattr(at, kind) if widget.key == key]
+            if not widgets:
+                continue
+            (widget,) = widgets
+            if kind == "select_slider" and name == "train_size":  # 0 is "all": the high end
+                value = int(widget.options[0].replace(",", "")) if end == "low" else 0
+            elif kind == "select_slider":
+                value = declaration.low if end == "low" else declaration.high
+            else:
+                assert (widget.min, widget.max) == (declaration.low, declaration.high), name
+                value = widget.min if end == "low" else widget.max
+            widget.set_value(value)
+            chosen[name] = None if name == "train_size" and value == 0 else value
+    return chosen
+
+
+@pytest.mark.parametrize("end", ["low", "high"])
+@pytest.mark.parametrize("family", list(REGISTRY))
+def test_every_slider_extreme_is_a_run_the_train_button_accepts(
+    family, end, train_page, runs_asked_for, mnist_path, monkeypatch
+):
+    monkeypatch.setenv("MNISTKIT_DATA", str(mnist_path))  # all 60,000 digits x the most epochs
+    at = train_page({})
+    at.radio(key="train_family").set_value(family).run()
+    chosen = widget_extremes(at, family, end)
+    assert {"epochs", "train_size", "seed", "validation_share"} <= set(chosen)
+    at.form_submit_button[0].click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    errors = [error.value for error in at.error]
+    assert errors == ["Training could not start: not trained in this test"]
+    (config,) = runs_asked_for
+    assert {name: config.settings()[name] for name in chosen} == chosen

@@ -13,7 +13,7 @@ import sys
 
 import numpy as np
 import pytest
-from conftest import ROOT
+from conftest import ROOT, keras_slow
 from sklearn.base import clone
 from sklearn.model_selection import cross_val_score
 from sklearn.pipeline import Pipeline
@@ -289,7 +289,7 @@ def test_squared_error_probabilities_keep_the_order_of_the_scores(mnist):
     )
 
 
-@pytest.mark.parametrize("name", MODEL_NAMES)
+@pytest.mark.parametrize("name", keras_slow(MODEL_NAMES))
 def test_partial_fit_adds_one_epoch_and_fit_starts_afresh(name, small):
     x_train, y_train = small[0][:300], small[1][:300]
     model = build_model(name, **{**QUICK[name], "epochs": 1}, random_state=3)
@@ -318,6 +318,7 @@ def test_same_seed_same_model_bit_for_bit(name, small):
     assert not all(np.array_equal(a, b) for a, b in zip(first, other, strict=True))
 
 
+@pytest.mark.slow
 def test_keras_same_seed_same_model(small):
     x_train, y_train = small[0][:300], small[1][:300]
 
@@ -379,6 +380,7 @@ def test_keras_epoch_uses_every_image_in_full_batches(n, batch_size):
     np.testing.assert_array_equal(epoch[:n], order)
 
 
+@pytest.mark.slow
 def test_keras_article_003_has_sigmoid_outputs(small):
     settings = KerasMLP.presets["article-003"].hyperparameters
     model = build_model("keras-mlp", **{**settings, "hidden_layers": (32, 16)}, epochs=1)
@@ -388,7 +390,7 @@ def test_keras_article_003_has_sigmoid_outputs(small):
     np.testing.assert_allclose(probabilities.sum(axis=1), 1, rtol=1e-6)
 
 
-@pytest.mark.parametrize("name", MODEL_NAMES)
+@pytest.mark.parametrize("name", keras_slow(MODEL_NAMES))
 def test_scikit_learn_tooling_accepts_every_model(name, small):
     model = build_model(name, **QUICK[name], random_state=0)
     x_train, y_train = small[0][:600], small[1][:600]

@@ -9,7 +9,7 @@ import sys
 import numpy as np
 import plotly.io
 import pytest
-from conftest import ROOT
+from conftest import ROOT, keras_slow
 from drawings import canvas_png
 from streamlit.testing.v1 import AppTest
 
@@ -105,7 +105,7 @@ def test_the_data_page_shows_a_digits_pixel_values(app, sample):
     assert [int(value) for value in printed[14].split()] == list(sample.x_train[7][14])
 
 
-@pytest.mark.parametrize("family", ["scratch-linear", "sklearn-mlp", "keras-mlp"])
+@pytest.mark.parametrize("family", keras_slow(["scratch-linear", "sklearn-mlp", "keras-mlp"]))
 def test_training_through_the_form_adds_a_model_to_the_session(app, family):
     train_through_the_form(app, family, train_size=1000, epochs=1)
     models = own_models(app)
@@ -169,6 +169,7 @@ def test_evaluate_shows_the_confusion_matrix_of_a_trained_model(app):
     assert "test digits that are" in texts(app.markdown)
 
 
+@pytest.mark.slow
 def test_choosing_a_confusion_cell_shows_its_digits(app, sample):
     train_through_the_form(app)
     open_page(app, "evaluate")
@@ -197,6 +198,7 @@ def test_draw_without_a_model_offers_a_quick_model(app):
     assert "Draw a digit and the model's answer appears here." in texts(app.markdown)
 
 
+@pytest.mark.slow
 def test_an_uploaded_picture_is_read_on_the_draw_page(app, sample):
     train_through_the_form(app, "sklearn-mlp", train_size=0, epochs=3)
     open_page(app, "draw")
@@ -207,6 +209,7 @@ def test_an_uploaded_picture_is_read_on_the_draw_page(app, sample):
     assert "Prediction: 7" in texts(app.markdown)
 
 
+@pytest.mark.slow
 def test_a_bad_picture_shows_an_error_and_the_page_keeps_working(app):
     train_through_the_form(app)
     open_page(app, "draw")
@@ -218,6 +221,7 @@ def test_a_bad_picture_shows_an_error_and_the_page_keeps_working(app):
     open_page(app, "evaluate")  # and the rest still works
 
 
+@pytest.mark.slow
 def test_a_bad_model_file_shows_an_error_and_keeps_the_models(app):
     train_through_the_form(app)
     before = own_models(app)
@@ -229,6 +233,7 @@ def test_a_bad_model_file_shows_an_error_and_keeps_the_models(app):
     assert len(own_models(app)) == 2
 
 
+@pytest.mark.slow
 def test_a_downloaded_model_can_be_uploaded_again(app, monkeypatch):
     from mnistkit import persistence
 
@@ -286,6 +291,7 @@ def test_the_home_page_first_render_imports_neither_keras_nor_jax(monkeypatch):
     assert _modules_after_home({**environment, "MNISTKIT_DATA": "sample"}) == "[]"
 
 
+@pytest.mark.slow
 def test_ready_made_keras_models_do_not_slow_the_home_page(tmp_path, sample):
     from mnistkit import persistence
     from mnistkit.training import RunConfig, train

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import keras_slow
 from zips import unreadable_members, with_members
 
 from mnistkit import persistence
@@ -94,7 +95,7 @@ def test_bytes_round_trip_for_the_browser(family, trained, mnist):
     assert_same_run(loads(data, filename), trained[family], mnist.x_test[:2000])
 
 
-@pytest.mark.parametrize("family", FAMILIES)
+@pytest.mark.parametrize("family", keras_slow(FAMILIES))
 def test_a_loaded_model_keeps_training(family, saved, mnist):
     loaded = load(saved[family])
     epochs = len(loaded.model.loss_curve_)

@@ -189,6 +189,7 @@ def test_scores_on_handwriting_are_each_models_own_results(linear, mlp, sample):
         scores_on_handwriting({"linear": linear}, images[:0], labels[:0])
 
 
+@pytest.mark.slow
 def test_skipping_centring_misreads_off_centre_digits(mnist):
     """The inspector's lesson, measured on real MNIST: off-centre digits need centring."""
     model = train(RunConfig("scratch-linear", epochs=3), mnist).model

@@ -169,7 +169,6 @@ class KerasMLP(DigitClassifier):
                 epochs=1,
                 shuffle=False,
                 verbose=0,
-                callbacks=[_release_compiler_memory()],
             )
         self._record_loss(history.history["loss"][-1])
         return self
@@ -322,23 +321,6 @@ def _full_batches(order: np.ndarray, batch_size: int) -> np.ndarray:
     if short == 0 or len(order) < batch_size:
         return order
     return np.concatenate([order, order[:short]])
-
-
-def _release_compiler_memory():
-    """A Keras callback: after an epoch's first batch, hand back the memory XLA compiled in.
-
-    Compiling the training step leaves some 70 MB freed but still held by malloc; returning it
-    at once, rather than after the run, keeps the server's peak memory within a small machine's.
-    """
-    import keras
-
-    from mnistkit.memory import release_memory
-
-    def after_batch(batch: int, logs=None) -> None:  # noqa: ARG001 - Keras's signature
-        if batch == 0:
-            release_memory(collect=False)
-
-    return keras.callbacks.LambdaCallback(on_train_batch_end=after_batch)
 
 
 def _fixed_size_batches(images: np.ndarray):

@@ -7,6 +7,7 @@ gradient of the loss. With squared error, raw 0-255 pixels and one image per ste
 the delta rule of the from-scratch article, ``weights -= learning_rate * outer(delta, pixels)``,
 and the ``article`` preset gives the article's numbers exactly. The defaults show what the same
 ten weighted sums reach with pixels scaled to 0-1, softmax with cross-entropy and mini-batches.
+What a learner can change, and the presets, are declared in ``scratch_settings.py``.
 """
 
 from __future__ import annotations
@@ -17,18 +18,8 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from mnistkit import archives
-from mnistkit.models.base import N_PIXELS, DigitClassifier, Hyperparameter, ModelFileError, Preset
-
-# The first article's network and training, as settings of this model.
-ARTICLE_SETTINGS = {
-    "loss": "squared_error",
-    "batch_size": 1,
-    "learning_rate": 1e-7,
-    "input_scaling": "raw",
-    "initial_weights": "article",
-    "fit_intercept": False,
-    "shuffle": False,
-}
+from mnistkit.models.base import N_PIXELS, DigitClassifier, ModelFileError
+from mnistkit.models.scratch_settings import HYPERPARAMETERS, PRESETS
 
 
 class ScratchLinearNet(DigitClassifier):
@@ -40,79 +31,8 @@ class ScratchLinearNet(DigitClassifier):
         "Ten weighted sums of the 784 pixels, one per digit, trained by gradient descent: "
         "the from-scratch article's network, in a page of NumPy."
     )
-    hyperparameters = (
-        Hyperparameter(
-            "loss",
-            "choice",
-            "cross_entropy",
-            "cross_entropy: softmax turns scores into probabilities, the right digit's is pushed "
-            "up; squared_error: the article's (score - goal)².",
-            options=("cross_entropy", "squared_error"),
-        ),
-        Hyperparameter(
-            "batch_size",
-            "int",
-            100,
-            "Images averaged per weight update; 1 updates after every image, as the article does.",
-            low=1,
-            high=1024,
-        ),
-        Hyperparameter(
-            "learning_rate",
-            "float",
-            0.2,
-            "How far each update moves the weights; too far and the loss blows up.",
-            low=1e-9,
-            high=10.0,
-            log=True,
-        ),
-        Hyperparameter(
-            "input_scaling",
-            "choice",
-            "unit",
-            "unit: pixels divided by 255, from 0 to 1; raw: 0 to 255, as the article feeds them.",
-            options=("unit", "raw"),
-        ),
-        Hyperparameter(
-            "initial_weights",
-            "choice",
-            "zeros",
-            "zeros, or the article's rows of 0.0000, 0.0001, ..., 0.0009 (one row per digit).",
-            options=("zeros", "article"),
-        ),
-        Hyperparameter(
-            "fit_intercept",
-            "bool",
-            True,
-            "Learn a bias per digit besides its 784 weights (the article has none).",
-        ),
-        Hyperparameter(
-            "shuffle",
-            "bool",
-            True,
-            "Visit the images in a new random order each epoch (the article keeps their order).",
-        ),
-        Hyperparameter("epochs", "int", 10, "Passes over the training images.", low=1, high=50),
-    )
-    presets = {
-        "article": Preset(
-            "article",
-            "The article exactly: squared error, raw pixels, one image per update, learning rate "
-            "1e-7, the first 1,000 training images, 5 epochs.",
-            hyperparameters=ARTICLE_SETTINGS,
-            train_size=1000,
-            epochs=5,
-            validation_share=0.0,
-        ),
-        "article-all-images": Preset(
-            "article-all-images",
-            "The article's settings on all 60,000 training images, which its pure-Python loops "
-            "could not finish in a day; vectorised, it takes seconds.",
-            hyperparameters=ARTICLE_SETTINGS,
-            epochs=5,
-            validation_share=0.0,
-        ),
-    }
+    hyperparameters = HYPERPARAMETERS  # in scratch_settings.py, with their ranges and help
+    presets = PRESETS
 
     def __init__(
         self,
@@ -164,6 +84,8 @@ class ScratchLinearNet(DigitClassifier):
     def _step(self, images, labels, settings) -> float:
         """One gradient step on one batch; returns the batch's summed loss."""
         inputs = self._scale(images)
+        if settings["loss"] == "squared_error" and len(inputs) == 1:
+            return self._delta_rule(inputs[0], labels[0], settings)
         loss, coef_gradient, intercept_gradient = loss_and_gradients(
             self.coef_, self.intercept_, inputs, labels, settings["loss"]
         )
@@ -171,6 +93,16 @@ class ScratchLinearNet(DigitClassifier):
         if settings["fit_intercept"]:
             self.intercept_ -= settings["learning_rate"] * intercept_gradient
         return loss * len(inputs)
+
+    def _delta_rule(self, pixels, label, settings) -> float:
+        """The article's step: one image, squared error; returns the image's loss."""
+        weights, learning_rate = self.coef_, settings["learning_rate"]  # a row per digit
+        scores = weights @ pixels + self.intercept_
+        delta = scores - one_hot([label])[0]  # each digit's score minus its goal, 1 or 0
+        weights -= learning_rate * np.outer(delta, pixels)  # in place: the model's weights move
+        if settings["fit_intercept"]:
+            self.intercept_ -= learning_rate * delta
+        return 0.5 * float((delta * delta).sum())  # half the squared error: its gradient is delta
 
     def decision_function(self, X) -> np.ndarray:
         """The ten scores of each image: its pixels' weighted sums (plus the biases)."""

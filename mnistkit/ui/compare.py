@@ -37,6 +37,7 @@ def _epoch_progress(bar, prefix: str, epochs: int):
     """An ``on_epoch`` callback that writes the epoch into the progress bar's text."""
 
     def on_epoch(epoch: int, metrics: dict) -> None:
+        release_memory(collect=False)  # what compiling a Keras step left behind, as on Train
         bar.progress(
             bar.value, text=f"{prefix}: epoch {epoch} of {epochs}, loss {metrics['loss']:.3f}"
         )

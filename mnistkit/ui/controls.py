@@ -1,8 +1,10 @@
 """The Train page's settings, generated from each model's own declarations.
 
 ``train_controls`` shows a family choice, its presets and a form of sliders and selects made from
-``cls.hyperparameters``; it returns a ``RunConfig`` only when the form is submitted with valid
-values, so moving a slider never retrains.
+``declarations(family)`` (``mnistkit.training``: the model's own settings, then the run's), so each
+widget's range is its setting's declared range; it returns a ``RunConfig`` only when the form is
+submitted with valid values, so moving a slider never retrains. A preset is applied by
+``preset_settings``, the same function the command line and links use.
 """
 
 from __future__ import annotations
@@ -15,12 +17,12 @@ import streamlit as st
 
 from mnistkit.links import settings_from_query, settings_to_query
 from mnistkit.models import REGISTRY
-from mnistkit.models.base import Hyperparameter, HyperparameterError
-from mnistkit.training import RunConfig
+from mnistkit.models.base import Hyperparameter
+from mnistkit.training import RunConfig, declarations, preset_settings
+from mnistkit.ui import limits
 
 NO_PRESET = "(my own settings)"
 TRAIN_SIZES = (500, 1_000, 2_000, 5_000, 10_000, 20_000, 30_000, 60_000)
-RUN_SETTINGS = {"epochs", "train_size", "seed"}  # widgets of the run, not of the model
 LINK_READ_KEY = "train_link_read"  # the page's link has been read into the widgets
 LINK_NOTICES_KEY = "train_link_notices"  # a sentence per link parameter that was ignored
 LINK_KEY = "train_link"  # the query parameters of the last run trained, for sharing
@@ -70,28 +72,25 @@ def hyperparameter_widget(family: str, declaration: Hyperparameter) -> Any:
 
 
 def _widget_value(declaration: Hyperparameter, value: Any) -> Any:
-    """A declared value in the form its widget holds (layers as text)."""
-    return declaration.format(value) if declaration.kind == "layers" else value
+    """A declared value in the form its widget holds (layers as text, "all" images as 0)."""
+    if declaration.kind == "layers":
+        return declaration.format(value)
+    if declaration.name == "train_size":
+        return value or 0
+    return value
+
+
+def _set_widgets(family: str, settings: dict[str, Any]) -> None:
+    """Put every setting of a run into its widget (before the widgets are drawn)."""
+    known = declarations(family)
+    for name, value in settings.items():
+        st.session_state[_key(family, name)] = _widget_value(known[name], value)
 
 
 def _apply_preset(family: str) -> None:
     """Move the widgets to the chosen preset's values (runs before the page reruns)."""
-    model_class = REGISTRY[family]
-    preset = model_class.presets.get(st.session_state[_key(family, "preset")])
-    values = dict(model_class.defaults())
-    run = {"epochs": values.get("epochs"), "train_size": None, "validation_share": None}
-    if preset is not None:
-        values.update(preset.hyperparameters)
-        run.update(train_size=preset.train_size, validation_share=preset.validation_share)
-        if preset.epochs is not None:
-            run["epochs"] = preset.epochs
-    for declaration in model_class.hyperparameters:
-        if declaration.name not in RUN_SETTINGS:
-            value = _widget_value(declaration, values[declaration.name])
-            st.session_state[_key(family, declaration.name)] = value
-    st.session_state[_key(family, "epochs")] = run["epochs"]
-    st.session_state[_key(family, "train_size")] = run["train_size"] or 0
-    st.session_state[_key(family, "validation_share")] = run["validation_share"]
+    chosen = st.session_state[_key(family, "preset")]
+    _set_widgets(family, preset_settings(family, None if chosen == NO_PRESET else chosen))
 
 
 def family_choice() -> str:
@@ -123,37 +122,30 @@ def train_controls(n_train: int) -> RunConfig | None:
         args=(family,),
         help="; ".join(f"{name}: {p.description}" for name, p in model_class.presets.items()),
     )
-    declarations = {h.name: h for h in model_class.hyperparameters}
+    known = declarations(family)
+    run_names = ["train_size", "epochs", "validation_share", "seed"]  # the run's column
     with st.form(f"train_form_{family}", border=True):
         model_column, run_column = st.columns(2, gap="large")
         with model_column:
             st.markdown("**The model**")
             values = {
-                name: hyperparameter_widget(family, h)
-                for name, h in declarations.items()
-                if name not in RUN_SETTINGS
+                name: hyperparameter_widget(family, declaration)
+                for name, declaration in known.items()
+                if name not in run_names
             }
         with run_column:
             st.markdown("**The run**")
-            run = _run_settings(family, declarations.get("epochs"), n_train)
+            values |= _run_settings(family, {name: known[name] for name in run_names}, n_train)
         submitted = st.form_submit_button("Train", type="primary", icon=":material/play_arrow:")
     if not submitted:
         return None
     try:
         for name, value in values.items():
-            if declarations[name].kind == "layers":
-                values[name] = declarations[name].parse(value)
-        hyperparameters = model_class.validate_hyperparameters(values)
-    except HyperparameterError as error:
-        st.error(str(error), icon=":material/error:")
-        return None
-    share = st.session_state.get(_key(family, "validation_share"))
-    if share is not None:
-        run["validation_share"] = share
-    try:
-        config = RunConfig(model=family, hyperparameters=hyperparameters, **run)
+            if known[name].kind == "layers":
+                values[name] = known[name].parse(value)
+        config = RunConfig.from_settings(family, values)
     except ValueError as error:
-        st.error(str(error))
+        st.error(str(error), icon=":material/error:")
         return None
     query = settings_to_query(config)
     st.query_params.from_dict(query)  # the address bar now holds a link to these settings
@@ -180,41 +172,49 @@ def _read_link(n_train: int) -> None:
     link = settings_from_query(st.query_params.to_dict())
     notices = list(link.ignored)
     if link.model is not None:
-        family = link.model
-        st.session_state["train_family"] = family
-        declarations = {h.name: h for h in REGISTRY[family].hyperparameters}
-        for name, value in link.hyperparameters.items():
-            st.session_state[_key(family, name)] = _widget_value(declarations[name], value)
-        if link.train_size is not None and link.train_size >= n_train:
+        family, settings = link.model, dict(link.settings)
+        size = settings["train_size"]
+        if size is not None and size >= n_train:
             notices.append(
-                f"The link's train_size={link.train_size} was ignored: this data set has "
+                f"The link's train_size={size} was ignored: this data set has "
                 f"{n_train:,} training digits, so the largest choice is all of them."
             )
-        elif link.train_size is not None:
-            st.session_state[_key(family, "train_size")] = link.train_size
-        if link.seed is not None:
-            st.session_state[_key(family, "seed")] = link.seed
+            settings["train_size"] = None
+        st.session_state["train_family"] = family
+        _set_widgets(family, settings)
+        st.session_state[_key(family, "preset")] = link.preset or NO_PRESET
     st.session_state[LINK_NOTICES_KEY] = notices
 
 
-def _run_settings(family: str, epochs: Hyperparameter | None, n_train: int) -> dict[str, Any]:
-    """Training-set size, epochs and seed; 0 in the size slider means every training digit."""
+def _run_settings(family: str, known: dict[str, Hyperparameter], n_train: int) -> dict[str, Any]:
+    """Training-set size, epochs, held-out share and seed; 0 in the size slider: every digit."""
     size_key = _key(family, "train_size")
-    linked = st.session_state.get(size_key)
+    if size_key not in st.session_state:
+        st.session_state[size_key] = 0
+    linked = st.session_state[size_key]
     offered = set(TRAIN_SIZES) | ({linked} if isinstance(linked, int) and linked > 0 else set())
-    sizes = sorted(size for size in offered if size < n_train) + [0]
-    if st.session_state.get(size_key) not in sizes:
+    sizes = sorted(size for size in offered if known["train_size"].low <= size < n_train) + [0]
+    if st.session_state[size_key] not in sizes:
         st.session_state[size_key] = 0
     train_size = st.select_slider(
-        "Training digits",
+        known["train_size"].title,
         sizes,
         key=size_key,
         format_func=lambda size: f"all {n_train:,}" if size == 0 else f"{size:,}",
-        help="The first N training digits, as the article did; held-out digits come from these.",
+        help=known["train_size"].help,
     )
     run: dict[str, Any] = {"train_size": train_size or None}
-    if epochs is not None:
-        run["epochs"] = hyperparameter_widget(family, epochs)
-    seed_help = "The same seed and settings give the same model again."
-    run["seed"] = st.number_input("Seed", 0, 2**31 - 1, 0, key=_key(family, "seed"), help=seed_help)
+    run["epochs"] = hyperparameter_widget(family, known["epochs"])
+    run["validation_share"] = hyperparameter_widget(family, known["validation_share"])
+    seed = known["seed"]
+    key = _key(family, "seed")
+    if key not in st.session_state:
+        st.session_state[key] = seed.default
+    run["seed"] = st.number_input(seed.title, seed.low, seed.high, key=key, help=seed.help)
+    largest = n_train * known["epochs"].high
+    if limits.max_images_per_run() < largest:
+        st.caption(
+            f"This server trains at most {limits.max_images_per_run():,} images x epochs in one "
+            "run; the Train button says so if these settings take more."
+        )
     return run

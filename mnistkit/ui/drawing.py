@@ -9,6 +9,7 @@ import streamlit as st
 
 from mnistkit import plots
 from mnistkit.preprocess import BlankImageError, ImageError, read_image, to_mnist
+from mnistkit.ui import limits
 from mnistkit.ui.state import ModelEntry
 
 CANVAS_SIZE = 280  # pixels: ten screen pixels per MNIST pixel
@@ -119,9 +120,11 @@ def picture_upload(entry: ModelEntry) -> tuple | None:
         st.caption("Dark ink on light paper or light on dark both work; crop close to the digit.")
         return None
     try:
-        picture = read_image(upload.getvalue())
+        data = upload.getvalue()
+        limits.check_upload(len(data), upload.name)  # the server's cap, before any decoding
+        picture = read_image(data)
         digit = to_mnist(picture)  # a blank picture is explained here, not as an empty canvas
-    except ImageError as error:
+    except (ImageError, limits.LimitError) as error:
         st.error(f"That file could not be used: {error}")
         return None
     show_answer(entry, picture, key="upload_prediction")

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 import streamlit as st
 
-from mnistkit import limits
+from mnistkit.ui import limits
 
 if TYPE_CHECKING:  # kept out of the home page's imports: models import scikit-learn
     from mnistkit.data import Dataset

@@ -13,7 +13,7 @@ import streamlit as st
 from mnistkit import plots, teaching
 from mnistkit.data import DataError
 from mnistkit.preprocess import ImageError, preprocessing_steps, to_mnist
-from mnistkit.ui import state
+from mnistkit.ui import limits, state
 from mnistkit.ui.drawing import DRAWING_KEY
 from mnistkit.ui.state import ModelEntry
 from mnistkit.ui.widgets import digit_gallery
@@ -407,14 +407,16 @@ def _take_upload() -> None:
     if upload is None:
         return
     try:
-        uploaded_images, uploaded_labels = teaching.read_handwriting_file(upload.getvalue())
+        data = upload.getvalue()
+        limits.check_upload(len(data), upload.name)  # the server's cap, before any reading
+        uploaded_images, uploaded_labels = teaching.read_handwriting_file(data)
         new_images, new_labels = teaching.merged(
             st.session_state.get(IMAGES_KEY),
             st.session_state.get(LABELS_KEY),
             uploaded_images,
             uploaded_labels,
         )
-    except DataError as error:
+    except (DataError, limits.LimitError) as error:
         st.session_state[NOTICE_KEY] = ("error", f"{upload.name} was not added: {error}")
         return
     st.session_state[IMAGES_KEY], st.session_state[LABELS_KEY] = new_images, new_labels
