@@ -62,7 +62,7 @@ def test_a_link_to_an_unknown_model_is_ignored_whole():
     assert link.model is None and link.hyperparameters == {}
     assert link.ignored == [
         "The link's settings were ignored: there is no model called 'transformer'; the models "
-        "are scratch-linear, sklearn-mlp, keras-mlp."
+        "are scratch-linear, sklearn-mlp, keras-mlp, keras-cnn."
     ]
     assert "does not say which model" in settings_from_query({"epochs": "3"}).ignored[0]
     assert settings_from_query({}).ignored == []
