@@ -194,7 +194,7 @@ def without_times(history: list[dict]) -> list[dict]:
 @pytest.mark.slow
 @pytest.mark.parametrize(
     ("model", "promised"),
-    [("scratch-linear", 0.92), ("sklearn-mlp", 0.975), ("keras-mlp", 0.98)],
+    [("scratch-linear", 0.92), ("sklearn-mlp", 0.975), ("keras-mlp", 0.98), ("keras-cnn", 0.99)],
 )
 def test_defaults_reach_the_promised_test_accuracy(model, promised, mnist):
     trained = train(RunConfig(model), mnist)
