@@ -13,7 +13,6 @@ import contextlib
 import gzip
 import hashlib
 import io
-import lzma
 import math
 import os
 import secrets
@@ -29,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from mnistkit import limits
+from mnistkit.archives import ArchiveError, npy_header, npz_keys, read_npy
 
 KERAS_MNIST_URL = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/mnist.npz"
 KERAS_MNIST_SHA256 = "731c5ac602752760c8e48fbffcf8c3b850d9dc2a2aedcf2cc48468fc17b673d1"
@@ -43,18 +43,6 @@ IDX_FILES = {
 IDX_IMAGES_MAGIC = 2051  # 0x00000803: unsigned bytes, three dimensions
 IDX_LABELS_MAGIC = 2049  # 0x00000801: unsigned bytes, one dimension
 IMAGE_SHAPE = (28, 28)
-# What reading a damaged or unusual zip member can raise: beyond damage, zipfile refuses
-# encrypted members (RuntimeError) and compression methods it does not know (NotImplementedError).
-ZIP_READ_ERRORS = (
-    ValueError,
-    EOFError,
-    OSError,
-    RuntimeError,
-    NotImplementedError,
-    zipfile.BadZipFile,
-    zlib.error,
-    lzma.LZMAError,
-)
 MAX_DIGITS = 250_000  # per array; MNIST has 60,000, and a file claiming far more is refused unread
 MAX_DIGIT_SET = 10_000  # a learner's own handwriting set is small
 NETWORK_TIMEOUT_SECONDS = 5.0  # to reach the download server, name lookup included
@@ -104,7 +92,7 @@ def load_digit_set(source: bytes | str | os.PathLike) -> tuple[np.ndarray, np.nd
     elif os.path.isfile(source):
         limits.check_upload(os.path.getsize(source), f"Cannot load {name}: it", DataError)
     with _open_npz(source, name) as archive:
-        keys = _npz_keys(archive)
+        keys = npz_keys(archive)
         if {"x", "y"} <= keys:
             pairs = [("x", "y")]
         elif {"x_train", "y_train"} <= keys:
@@ -246,7 +234,7 @@ def _dataset_from_npz(path: Path, what: str) -> Dataset:
     """The four arrays of a Keras-layout .npz file, checked."""
     name = str(path)
     with _open_npz(path, name) as archive:
-        keys = _npz_keys(archive)
+        keys = npz_keys(archive)
         if not set(SPLITS) <= keys:
             raise DataError(
                 f"Cannot load {name}: it holds {_listed(keys)}, but MNIST needs the arrays "
@@ -411,48 +399,20 @@ def _open_npz(source: bytes | str | os.PathLike, name: str) -> zipfile.ZipFile:
         raise DataError(f"Cannot load {name}: it cannot be read ({error.strerror}).") from error
 
 
-def _npz_keys(archive: zipfile.ZipFile) -> set[str]:
-    return {name.removesuffix(".npy") for name in archive.namelist() if name.endswith(".npy")}
-
-
 def _read_pair(
     archive: zipfile.ZipFile, name: str, keys: tuple[str, str], max_digits: int
 ) -> tuple[np.ndarray, np.ndarray]:
     """Images and labels from a .npz, their layout checked before their data is read."""
     images_key, labels_key = keys
     context = f"Cannot load {name}"
-    _check_images_layout(context, images_key, *_npy_header(archive, name, images_key), max_digits)
-    _check_labels_layout(context, labels_key, *_npy_header(archive, name, labels_key), max_digits)
-    images = _npy_array(archive, name, images_key)
-    labels = _npy_array(archive, name, labels_key)
+    try:
+        _check_images_layout(context, images_key, *npy_header(archive, images_key), max_digits)
+        _check_labels_layout(context, labels_key, *npy_header(archive, labels_key), max_digits)
+        images = read_npy(archive, images_key)
+        labels = read_npy(archive, labels_key)
+    except ArchiveError as error:
+        raise DataError(f"{context}: {error}.") from error
     return _checked_digits(images, labels, context, keys, max_digits)
-
-
-def _npy_header(archive: zipfile.ZipFile, name: str, key: str) -> tuple[tuple, np.dtype]:
-    """The shape and dtype of one array in a .npz, read from its header alone."""
-    try:
-        with archive.open(f"{key}.npy") as member:
-            version = np.lib.format.read_magic(member)
-            if version == (1, 0):
-                shape, _, dtype = np.lib.format.read_array_header_1_0(member)
-            elif version == (2, 0):
-                shape, _, dtype = np.lib.format.read_array_header_2_0(member)
-            else:
-                raise ValueError(f"unsupported .npy version {version}")
-    except ZIP_READ_ERRORS as error:
-        raise DataError(f"Cannot load {name}: its array {key} is damaged ({error}).") from error
-    return shape, dtype
-
-
-def _npy_array(archive: zipfile.ZipFile, name: str, key: str) -> np.ndarray:
-    """One array of a .npz, never unpickled."""
-    try:
-        with archive.open(f"{key}.npy") as member:
-            return np.lib.format.read_array(member, allow_pickle=False)
-    except ZIP_READ_ERRORS as error:
-        raise DataError(
-            f"Cannot load {name}: its array {key} is damaged or truncated ({error})."
-        ) from error
 
 
 def _read_idx_bytes(path: Path) -> bytes:

@@ -18,6 +18,8 @@ import numpy as np
 
 from mnistkit.data import MAX_DIGIT_SET, DataError, load_digit_set, save_digit_set
 from mnistkit.evaluation import Evaluation, evaluate
+from mnistkit.models.base import NotTrainedError
+from mnistkit.network import Layer, Network, NetworkError
 from mnistkit.preprocess import SIZE, grayscale, ink_bounding_box, ink_map, stroke_width
 
 PIXELS = SIZE * SIZE
@@ -96,26 +98,22 @@ def disagree(readings: list[Reading]) -> bool:
 
 def is_linear(model: Any) -> bool:
     """Whether ``model`` scores each digit with one weighted sum of the 784 pixels."""
-    return np.shape(getattr(model, "coef_", None)) == (10, PIXELS) and hasattr(model, "intercept_")
+    return _linear_network(model) is not None
 
 
 def weight_images(model: Any) -> np.ndarray:
     """A linear model's ten rows of weights as (10, 28, 28) images."""
-    if not is_linear(model):
-        raise NotLinearError(
-            "Only a linear model (ten weighted sums of the pixels) has a weight per pixel to show."
-        )
-    return np.asarray(model.coef_, dtype=np.float64).reshape(10, SIZE, SIZE)
+    dense, _ = _linear_layer(model)
+    return dense.weights.T.reshape(10, SIZE, SIZE)
 
 
 def evidence(model: Any, digit: np.ndarray) -> Evidence:
     """Each pixel's share of each digit's score: the pixel as the model sees it times its weight."""
-    weights = weight_images(model)
-    pixels = _one_digit(digit).astype(np.float64)
-    if getattr(model, "input_scaling", "unit") != "raw":
-        pixels = pixels / 255.0
+    dense, input_scale = _linear_layer(model)
+    weights = dense.weights.T.reshape(10, SIZE, SIZE)
+    pixels = _one_digit(digit).astype(np.float64) * input_scale
     contributions = weights * pixels
-    biases = np.asarray(model.intercept_, dtype=np.float64).reshape(10)
+    biases = np.asarray(dense.biases, dtype=np.float64).reshape(10)
     scores = contributions.reshape(10, -1).sum(axis=1) + biases
     return Evidence(weights, contributions, biases, scores)
 
@@ -201,6 +199,28 @@ def scores_on_handwriting(
         HandwritingScore(name, evaluate(model, images, labels), mnist_accuracies.get(name))
         for name, model in models.items()
     ]
+
+
+def _linear_network(model: Any) -> Network | None:
+    """The model's network if it is one dense layer from the 784 pixels to ten scores."""
+    try:
+        network = model.to_network()
+    except (NotImplementedError, NotTrainedError, NetworkError):
+        return None
+    layers = network.layers
+    if len(layers) != 1 or layers[0].kind != "dense" or layers[0].weights.shape != (PIXELS, 10):
+        return None
+    return network
+
+
+def _linear_layer(model: Any) -> tuple[Layer, float]:
+    """The one dense layer of a linear model, and the scale its input pixels are given."""
+    network = _linear_network(model)
+    if network is None:
+        raise NotLinearError(
+            "Only a linear model (ten weighted sums of the pixels) has a weight per pixel to show."
+        )
+    return network.layers[0], network.input_scale
 
 
 def _one_digit(digit: np.ndarray) -> np.ndarray:

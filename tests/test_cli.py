@@ -24,6 +24,7 @@ from drawings import STYLES, canvas_png
 
 from mnistkit import persistence
 from mnistkit.cli import build_parser, format_confusion, main, progress_line, run_config
+from mnistkit.models import REGISTRY
 
 ERROR_LINE = re.compile(r"mnistkit: error: [^\n]+\n")
 
@@ -301,7 +302,7 @@ def defaults(mnist_path, tmp_path_factory):
                 "train", "--model", family, "--data", mnist_path, "--out", folder / family
             )
         assert code == 0, stderr
-        path = folder / f"{family}{persistence.SUFFIXES[family]}"
+        path = folder / f"{family}{REGISTRY[family].file_suffix}"
         results[family] = (path, stdout, kept[0])
     return results
 

@@ -3,6 +3,10 @@
 The models here are trained briefly on small slices of real MNIST: a round trip must give the
 same predictions whatever the accuracy. Full-size default models are round-tripped in
 test_cli.py, which trains them once through the command line.
+
+Every Keras family shares the ``.keras`` suffix and the checks of ``models/keras_files.py``: a
+new one joins every test here, the Keras hostile-file tests included, with one entry in
+``SMALL_RUNS``.
 """
 
 from __future__ import annotations
@@ -11,14 +15,16 @@ import dataclasses
 import io
 import json
 import pickle
+import re
 import zipfile
 from pathlib import Path
 
 import numpy as np
 import pytest
-from zips import unreadable_members
+from zips import unreadable_members, with_members
 
 from mnistkit import persistence
+from mnistkit.models import REGISTRY, KerasMLP, ScratchLinearNet, keras_files, sklearn_mlp
 from mnistkit.persistence import ModelFileError, dumps, load, loads, save
 from mnistkit.training import RunConfig, train
 
@@ -32,6 +38,7 @@ SMALL_RUNS = {
     ),
 }
 FAMILIES = list(SMALL_RUNS)
+KERAS_FAMILIES = [family for family in FAMILIES if REGISTRY[family].file_suffix == ".keras"]
 
 
 @pytest.fixture(scope="module")
@@ -57,16 +64,33 @@ def assert_same_run(loaded, original, images):
     assert loaded.name == original.name
 
 
+def settings_in(path_or_bytes) -> dict:
+    """The ``mnistkit.json`` member of a model file, parsed."""
+    source = io.BytesIO(path_or_bytes) if isinstance(path_or_bytes, bytes) else path_or_bytes
+    with zipfile.ZipFile(source) as archive:
+        return json.loads(archive.read(persistence.METADATA_MEMBER))
+
+
+def with_settings(path: Path, change) -> bytes:
+    """The model file at ``path`` as bytes, its ``mnistkit.json`` passed through ``change``."""
+    settings = settings_in(path)
+    change(settings)
+    changed = json.dumps(settings).encode()
+    return with_members(path.read_bytes(), {persistence.METADATA_MEMBER: changed})
+
+
 @pytest.mark.parametrize("family", FAMILIES)
 def test_round_trip_gives_identical_predictions(family, trained, saved, mnist):
-    assert saved[family].suffix == persistence.SUFFIXES[family]
+    assert saved[family].suffix == REGISTRY[family].file_suffix
+    settings = settings_in(saved[family])
+    assert (settings["family"], settings["format_version"]) == (family, 2)
     assert_same_run(load(saved[family]), trained[family], mnist.x_test)
 
 
 @pytest.mark.parametrize("family", FAMILIES)
 def test_bytes_round_trip_for_the_browser(family, trained, mnist):
     data, filename = dumps(trained[family])
-    assert filename.endswith(persistence.SUFFIXES[family]) and "/" not in filename
+    assert filename.endswith(REGISTRY[family].file_suffix) and "/" not in filename
     assert_same_run(loads(data, filename), trained[family], mnist.x_test[:2000])
 
 
@@ -79,10 +103,72 @@ def test_a_loaded_model_keeps_training(family, saved, mnist):
     assert loaded.model.predict(mnist.x_test[:10]).shape == (10,)
 
 
-def test_the_file_is_recognised_by_content_not_name(saved, trained, mnist, tmp_path):
-    renamed = tmp_path / "model.skops"
-    renamed.write_bytes(saved["keras-mlp"].read_bytes())
-    assert_same_run(load(renamed), trained["keras-mlp"], mnist.x_test[:500])
+@pytest.mark.parametrize("family", FAMILIES)
+def test_the_family_is_told_by_the_files_settings_not_its_name(family, saved, trained, mnist):
+    wrong_suffix = ".npz" if REGISTRY[family].file_suffix != ".npz" else ".keras"
+    renamed = saved[family].read_bytes()
+    assert_same_run(loads(renamed, f"model{wrong_suffix}"), trained[family], mnist.x_test[:500])
+
+
+class KerasTwin(KerasMLP):
+    """A second family saved as .keras files, told apart from keras-mlp by its settings alone."""
+
+    family = "keras-twin"
+    display_name = "Keras twin"
+
+
+class KerasImageTwin(KerasTwin):
+    """A Keras family whose networks read 28x28 images (as a CNN's do), not 784 pixels."""
+
+    family = "keras-image-twin"
+    display_name = "Keras image twin"
+
+    @classmethod
+    def read_learned(cls, path, name):
+        return {"model_": keras_files.read_model(path, name, cls, input_shape=(28, 28, 1))}
+
+
+def as_family(trained, model_class):
+    """``trained`` with its network moved into a model of ``model_class``."""
+    model = model_class(**trained.model.get_params())
+    model.model_ = trained.model.model_
+    model.classes_, model.loss_curve_ = trained.model.classes_, trained.model.loss_curve_
+    return dataclasses.replace(trained, model=model)
+
+
+def test_two_keras_families_round_trip_by_their_settings(trained, saved, mnist, monkeypatch):
+    monkeypatch.setitem(REGISTRY, KerasTwin.family, KerasTwin)
+    original = trained["keras-mlp"]
+    twin_file, _ = dumps(as_family(original, KerasTwin))
+    twin = loads(twin_file, "twin.keras")
+    assert type(twin.model) is KerasTwin
+    assert np.array_equal(
+        twin.predict_proba(mnist.x_test[:500]), original.predict_proba(mnist.x_test[:500])
+    )
+    assert type(load(saved["keras-mlp"]).model) is KerasMLP  # the same suffix, the other family
+
+
+def test_a_keras_network_of_the_wrong_shape_for_its_family_is_refused(saved, monkeypatch):
+    monkeypatch.setitem(REGISTRY, KerasImageTwin.family, KerasImageTwin)
+    data = with_settings(saved["keras-mlp"], lambda m: m.update(family=KerasImageTwin.family))
+    refused(
+        data, r"reads images of shape \(28, 28, 1\), but its network reads \(784,\)", "model.keras"
+    )
+
+
+@pytest.mark.parametrize(
+    "family, named",
+    [(each, other) for each in KERAS_FAMILIES for other in FAMILIES if other != each],
+)
+def test_a_keras_file_whose_settings_name_another_family_is_refused(family, named, saved):
+    data = with_settings(saved[family], lambda m: m.update(family=named))
+    display_name = re.escape(REGISTRY[named].display_name)
+    refused(data, f"says it holds a {display_name}[ ,].*so it is damaged", "model.keras")
+
+
+def test_a_file_of_a_family_this_mnistkit_does_not_know_is_refused(saved):
+    data = with_settings(saved["keras-mlp"], lambda m: m.update(family="keras-transformer"))
+    refused(data, "'keras-transformer' model, a kind this mnistkit .* does not know", "m.keras")
 
 
 def test_skops_trusted_types_are_exactly_what_mnistkit_writes(trained, mnist, tmp_path):
@@ -100,7 +186,7 @@ def test_skops_trusted_types_are_exactly_what_mnistkit_writes(trained, mnist, tm
     found = set()
     for path in files:
         found |= set(skops.io.get_untrusted_types(file=path))
-    assert found == set(persistence.SKOPS_TRUSTED)
+    assert found == set(sklearn_mlp.SKOPS_TRUSTED)
 
 
 # --- saving mistakes ---------------------------------------------------------------------------
@@ -125,11 +211,11 @@ def test_save_refuses_an_untrained_model(trained, tmp_path):
 
 
 def test_save_leaves_no_partial_file_behind(trained, tmp_path, monkeypatch):
-    def failing_writer(trained, path, metadata):
+    def failing_writer(model, path):
         path.write_bytes(b"half")
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setitem(persistence._WRITERS, "scratch-linear", failing_writer)
+    monkeypatch.setattr(ScratchLinearNet, "write_learned", failing_writer)
     with pytest.raises(ModelFileError, match="No space left"):
         save(trained["scratch-linear"], tmp_path / "model.npz")
     assert list(tmp_path.iterdir()) == []
@@ -186,122 +272,184 @@ def test_a_pickle_renamed_npz_is_refused_and_never_run(tmp_path):
     assert not marker.exists()
 
 
-def test_an_npz_holding_object_arrays_is_refused(saved, tmp_path):
-    with np.load(saved["scratch-linear"]) as archive:
-        arrays = dict(archive)
-    arrays["metadata"] = np.array([{"format": "mnistkit-model"}], dtype=object)
-    path = tmp_path / "object.npz"
-    np.savez(path, **arrays)
-    refused(path, "pickled objects")
+def npy_bytes(array: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    np.lib.format.write_array(buffer, array, allow_pickle=True)
+    return buffer.getvalue()
 
 
-def npz_with_metadata(saved, tmp_path, change) -> Path:
-    """A copy of the saved linear net whose JSON metadata went through ``change``."""
-    with np.load(saved["scratch-linear"]) as archive:
-        arrays = dict(archive)
-    metadata = json.loads(arrays["metadata"].tobytes())
-    change(metadata)
-    arrays["metadata"] = np.frombuffer(json.dumps(metadata).encode(), dtype=np.uint8)
-    path = tmp_path / "changed.npz"
-    np.savez(path, **arrays)
-    return path
+def test_an_npz_holding_object_arrays_is_refused(saved):
+    arrays = {"coef_.npy": npy_bytes(np.array([{"format": "mnistkit-model"}], dtype=object))}
+    refused(with_members(saved["scratch-linear"].read_bytes(), arrays), "pickled objects")
 
 
-def test_a_file_from_a_newer_mnistkit_is_refused(saved, tmp_path):
-    path = npz_with_metadata(saved, tmp_path, lambda m: m.update(format_version=99))
-    refused(path, "saved by a newer version of mnistkit")
-
-
-def test_metadata_is_read_as_text_in_a_zero_d_string_array_too(saved, trained, tmp_path, mnist):
-    with np.load(saved["scratch-linear"]) as archive:
-        arrays = dict(archive)
-    arrays["metadata"] = np.array(arrays["metadata"].tobytes().decode())
-    path = tmp_path / "text.npz"
-    np.savez(path, **arrays)
-    assert_same_run(load(path), trained["scratch-linear"], mnist.x_test)
+def test_a_file_from_a_newer_mnistkit_is_refused(saved):
+    refused(
+        with_settings(saved["scratch-linear"], lambda m: m.update(format_version=99)),
+        "saved by a newer version of mnistkit",
+    )
 
 
 @pytest.mark.parametrize(
     "change, match",
     [
-        (lambda m: m.update(family="keras-mlp"), "damaged"),
         (lambda m: m["hyperparameters"].update(learning_rate=-1.0), "settings mnistkit cannot"),
         (lambda m: m["hyperparameters"].update(learning_rate="os.system"), "settings mnistkit"),
         (lambda m: m.pop("config"), "incomplete"),
         (lambda m: m.update(format="something-else"), "not a mnistkit model"),
         (lambda m: m.update(format_version="1"), "format version"),
+        (lambda m: m.update(family=["keras-mlp"]), "does not know"),
     ],
 )
-def test_inconsistent_metadata_is_refused(saved, tmp_path, change, match):
-    refused(npz_with_metadata(saved, tmp_path, change), match)
+def test_inconsistent_metadata_is_refused(saved, change, match):
+    refused(with_settings(saved["scratch-linear"], change), match)
 
 
-def test_weights_of_the_wrong_shape_are_refused(saved, tmp_path):
-    with np.load(saved["scratch-linear"]) as archive:
+def test_unreadable_metadata_is_refused(saved):
+    data = with_members(saved["scratch-linear"].read_bytes(), {"mnistkit.json": b"{not json"})
+    refused(data, "unreadable settings")
+
+
+@pytest.mark.parametrize(
+    "key, array",
+    [
+        ("coef_", np.zeros((10, 100))),
+        ("coef_", np.zeros((10, 784), np.float32)),
+        ("intercept_", np.array([np.nan] * 10)),
+    ],
+)
+def test_weights_of_the_wrong_shape_or_values_are_refused(saved, key, array):
+    data = with_members(saved["scratch-linear"].read_bytes(), {f"{key}.npy": npy_bytes(array)})
+    refused(data, f"unusable {key}")
+
+
+def test_an_npz_with_arrays_a_linear_net_does_not_have_is_refused(saved):
+    extra = {"extra.npy": npy_bytes(np.zeros(3))}
+    refused(with_members(saved["scratch-linear"].read_bytes(), extra), "has no weights")
+
+
+# --- files of format 1, before each family owned its file --------------------------------------
+
+
+def format_1_file(family: str, path: Path) -> bytes:
+    """What mnistkit's format 1 wrote for the model saved at ``path`` (format 2)."""
+    import skops.io
+
+    settings = settings_in(path)
+    settings["format_version"] = 1
+    text = json.dumps(settings)
+    loaded = load(path).model
+    buffer = io.BytesIO()
+    if family == "scratch-linear":
+        metadata = np.frombuffer(text.encode(), dtype=np.uint8)
+        np.savez(buffer, coef_=loaded.coef_, intercept_=loaded.intercept_, metadata=metadata)
+        return buffer.getvalue()
+    if family == "sklearn-mlp":
+        return skops.io.dumps({"estimator": loaded.estimator_, "metadata": text})
+    return with_members(path.read_bytes(), {persistence.METADATA_MEMBER: text.encode()})
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_files_of_format_1_are_still_read(family, saved, trained, mnist):
+    data = format_1_file(family, saved[family])
+    members = zipfile.ZipFile(io.BytesIO(data)).namelist()
+    assert (persistence.METADATA_MEMBER in members) == (family in KERAS_FAMILIES)
+    assert_same_run(loads(data, saved[family].name), trained[family], mnist.x_test[:1000])
+
+
+def test_format_1_metadata_is_read_as_text_in_a_zero_d_string_array_too(saved, trained, mnist):
+    with np.load(io.BytesIO(format_1_file("scratch-linear", saved["scratch-linear"]))) as archive:
         arrays = dict(archive)
-    arrays["coef_"] = arrays["coef_"][:, :100]
-    path = tmp_path / "small.npz"
-    np.savez(path, **arrays)
-    refused(path, "unusable coef_")
+    arrays["metadata"] = np.array(arrays["metadata"].tobytes().decode())
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    assert_same_run(loads(buffer.getvalue()), trained["scratch-linear"], mnist.x_test)
+
+
+@pytest.mark.parametrize(
+    "change, match",
+    [
+        (lambda m: m.update(family="sklearn-mlp"), "damaged"),
+        (lambda m: m.update(format_version=2), "damaged"),
+        (lambda m: m.update(format_version=99), "saved by a newer version"),
+    ],
+)
+def test_a_format_1_file_whose_settings_disagree_with_it_is_refused(saved, change, match):
+    with np.load(io.BytesIO(format_1_file("scratch-linear", saved["scratch-linear"]))) as archive:
+        arrays = dict(archive)
+    settings = json.loads(arrays["metadata"].tobytes())
+    change(settings)
+    arrays["metadata"] = np.frombuffer(json.dumps(settings).encode(), dtype=np.uint8)
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    refused(buffer.getvalue(), match)
+
+
+# --- Keras files: no layer that carries or imports code, for every Keras family ----------------
 
 
 def keras_file_with_layer(trained, tmp_path, layer) -> Path:
     """A mnistkit .keras file (metadata included) whose network holds ``layer``."""
     import keras
 
-    network = keras.Sequential([keras.Input((784,)), layer, keras.layers.Dense(10)])
-    original = trained["keras-mlp"]
-    model = original.model.__class__(**original.model.get_params())
+    input_shape = trained.model.model_.input_shape[1:]
+    network = keras.Sequential(
+        [keras.Input(input_shape), layer, keras.layers.Flatten(), keras.layers.Dense(10)]
+    )
+    model = trained.model.__class__(**trained.model.get_params())
     model.model_, model.classes_, model.loss_curve_ = network, np.arange(10), [1.0]
-    return save(dataclasses.replace(original, model=model), tmp_path / "lambda.keras")
+    return save(dataclasses.replace(trained, model=model), tmp_path / "lambda.keras")
 
 
-def test_a_keras_file_with_a_lambda_layer_is_refused(trained, tmp_path, monkeypatch):
+@pytest.mark.parametrize("family", KERAS_FAMILIES)
+def test_a_keras_file_with_a_lambda_layer_is_refused(family, trained, tmp_path, monkeypatch):
     import keras
 
-    path = keras_file_with_layer(trained, tmp_path, keras.layers.Lambda(lambda x: x * 2))
+    layer = keras.layers.Lambda(lambda x: x * 2)
+    path = keras_file_with_layer(trained[family], tmp_path, layer)
     refused(path, "Lambda layer, which can run code")
     # Keras's own safe mode is the second line of defence; its refusal is a ModelFileError too.
-    monkeypatch.setattr(persistence, "_check_keras_config", lambda config, name: None)
+    monkeypatch.setattr(keras_files, "check_config", lambda config, name: None)
     refused(path, "could not be loaded safely by Keras")
 
 
-def edited_keras_file(saved, tmp_path, edit) -> Path:
-    """A copy of the saved Keras file with its config.json passed through ``edit``."""
-    path = tmp_path / "edited.keras"
-    with zipfile.ZipFile(saved["keras-mlp"]) as source, zipfile.ZipFile(path, "w") as target:
-        for info in source.infolist():
-            data = source.read(info)
-            if info.filename == "config.json":
-                data = json.dumps(edit(json.loads(data))).encode()
-            target.writestr(info, data)
-    return path
+def edited_keras_file(path: Path, tmp_path, edit) -> Path:
+    """A copy of the Keras file at ``path`` with its config.json passed through ``edit``."""
+    with zipfile.ZipFile(path) as source:
+        config = json.loads(source.read("config.json"))
+    edited = tmp_path / "edited.keras"
+    changed = json.dumps(edit(config)).encode()
+    edited.write_bytes(with_members(path.read_bytes(), {"config.json": changed}))
+    return edited
 
 
-def first_dense(config: dict) -> dict:
-    return next(layer for layer in config["config"]["layers"] if layer["class_name"] == "Dense")
+def first_layer_with_weights(config: dict) -> dict:
+    layers = config["config"]["layers"]
+    return next(layer for layer in layers if layer["class_name"] in ("Dense", "Conv2D"))
 
 
-def test_a_keras_file_pointing_at_other_code_is_refused(saved, tmp_path):
+@pytest.mark.parametrize("family", KERAS_FAMILIES)
+def test_a_keras_file_pointing_at_other_code_is_refused(family, saved, tmp_path):
     def outside_module(config):
-        first_dense(config)["module"] = "os"
+        first_layer_with_weights(config)["module"] = "os"
         return config
 
     def custom_object(config):
-        first_dense(config)["registered_name"] = "Evil>Dense"
+        layer = first_layer_with_weights(config)
+        layer["registered_name"] = f"Evil>{layer['class_name']}"
         return config
 
-    refused(edited_keras_file(saved, tmp_path, outside_module), "code outside Keras")
-    refused(edited_keras_file(saved, tmp_path, custom_object), "custom Keras object")
+    refused(edited_keras_file(saved[family], tmp_path, outside_module), "code outside Keras")
+    refused(edited_keras_file(saved[family], tmp_path, custom_object), "custom Keras object")
 
 
-def test_a_plain_keras_file_without_mnistkit_settings_is_refused(saved, tmp_path):
-    path = tmp_path / "plain.keras"
-    with zipfile.ZipFile(saved["keras-mlp"]) as source, zipfile.ZipFile(path, "w") as target:
-        for info in source.infolist():
-            if info.filename != persistence.KERAS_METADATA:
-                target.writestr(info, source.read(info))
-    refused(path, "not saved by mnistkit")
+@pytest.mark.parametrize("family", KERAS_FAMILIES)
+def test_a_plain_keras_file_without_mnistkit_settings_is_refused(family, saved):
+    data = with_members(saved[family].read_bytes(), {persistence.METADATA_MEMBER: None})
+    refused(data, "zip archive but not a mnistkit model file", "plain.keras")
+
+
+# --- skops files: only the types mnistkit trusts -----------------------------------------------
 
 
 class Untrusted:
@@ -311,26 +459,45 @@ class Untrusted:
         self.value = 1
 
 
-def test_a_skops_file_holding_an_untrusted_type_is_refused(trained, tmp_path):
+def test_a_skops_file_holding_an_untrusted_type_is_refused(trained, saved):
     import skops.io
 
-    content = {
-        "estimator": trained["sklearn-mlp"].model.estimator_,
-        "metadata": "{}",
-        "extra": Untrusted(),
-    }
-    path = tmp_path / "untrusted.skops"
-    skops.io.dump(content, path)
-    message = refused(path, "does not trust")
-    assert "Untrusted" in message
+    estimator = trained["sklearn-mlp"].model.estimator_
+    with zipfile.ZipFile(saved["sklearn-mlp"]) as archive:
+        settings = archive.read(persistence.METADATA_MEMBER)
+    for content in (
+        [estimator, Untrusted()],  # format 2: the estimator alone, with mnistkit.json beside it
+        {"estimator": estimator, "metadata": "{}", "extra": Untrusted()},  # format 1
+    ):
+        data = skops.io.dumps(content)
+        if isinstance(content, list):
+            data = with_members(data, {persistence.METADATA_MEMBER: settings})
+        assert "Untrusted" in refused(data, "does not trust", "untrusted.skops")
 
 
-def test_a_skops_file_that_is_not_a_mnistkit_model_is_refused(trained, tmp_path):
+@pytest.mark.parametrize("content", [[1, 2, 3], "an estimator"])
+def test_a_skops_file_that_is_not_a_mnistkit_model_is_refused(saved, content):
     import skops.io
 
-    path = tmp_path / "other.skops"
-    skops.io.dump([1, 2, 3], path)
-    refused(path, "skops file but not a mnistkit model")
+    plain = skops.io.dumps(content)
+    refused(plain, "skops file but not a mnistkit model", "other.skops")  # format 1 layout
+    with zipfile.ZipFile(saved["sklearn-mlp"]) as archive:
+        settings = archive.read(persistence.METADATA_MEMBER)
+    with_settings_member = with_members(plain, {persistence.METADATA_MEMBER: settings})
+    refused(with_settings_member, "skops file but not a mnistkit model", "other.skops")
+
+
+def test_a_skops_mlp_that_does_not_read_digits_is_refused(saved):
+    import skops.io
+    from sklearn.neural_network import MLPClassifier
+
+    rng = np.random.default_rng(0)
+    small = MLPClassifier(hidden_layer_sizes=(3,), max_iter=2)
+    small.fit(rng.random((20, 5)), np.arange(20) % 10)
+    with zipfile.ZipFile(saved["sklearn-mlp"]) as archive:
+        settings = archive.read(persistence.METADATA_MEMBER)
+    data = with_members(skops.io.dumps(small), {persistence.METADATA_MEMBER: settings})
+    refused(data, "does not read 784 pixels", "small.skops")
 
 
 def zip_bytes(members: dict[str, bytes]) -> bytes:
@@ -377,6 +544,11 @@ def test_a_zip_bomb_is_refused_before_it_is_unpacked(monkeypatch):
     data = zip_bytes({"coef_.npy": bytes(2000)})
     monkeypatch.setattr(persistence, "MAX_UNPACKED_BYTES", 1000)
     refused(data, "unpacks to more than")
+
+
+def test_settings_larger_than_any_model_has_are_refused_unread(saved, monkeypatch):
+    monkeypatch.setattr(persistence, "MAX_SETTINGS_BYTES", 100)
+    refused(saved["scratch-linear"], "settings are larger than any mnistkit model's")
 
 
 @pytest.mark.parametrize("family", FAMILIES)

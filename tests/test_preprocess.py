@@ -388,3 +388,15 @@ def test_pixels_that_are_not_numbers_are_refused(bad):
     picture[0, 0] = bad
     with pytest.raises(ImageError, match="not numbers"):
         to_mnist(picture)
+
+
+@pytest.mark.parametrize("style", STYLES)
+def test_to_mnist_is_the_last_step_the_inspector_shows(digits, style):
+    """The fast path a model reads from and the step-by-step inspector never disagree."""
+    images, _ = digits
+    for index, (enlarged, offset) in enumerate([(2, (0, 0)), (5, (100, 20)), (9, (10, 20))]):
+        png_bytes = canvas_png(images[index], style, scale=enlarged, offset=offset)
+        for picture in (read_image(png_bytes), np.asarray(Image.open(io.BytesIO(png_bytes)))):
+            assert np.array_equal(to_mnist(picture), preprocessing_steps(picture)[-1].image)
+    thin = drawn([("line", [60, 40, 200, 250])], width=2)  # widened before scaling
+    assert np.array_equal(to_mnist(thin), preprocessing_steps(thin)[-1].image)

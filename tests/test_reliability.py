@@ -283,15 +283,18 @@ def test_another_librarys_model_file_is_refused_unread(tmp_path):
 
 
 def edited_npz(trained, change) -> bytes:
-    """The saved linear net with its JSON metadata passed through ``change``."""
+    """The saved linear net with its JSON settings (mnistkit.json) passed through ``change``."""
     data, _ = persistence.dumps(trained)
-    with np.load(io.BytesIO(data), allow_pickle=False) as archive:
-        arrays = dict(archive)
-    metadata = json.loads(arrays["metadata"].tobytes())
-    change(metadata)
-    arrays["metadata"] = np.frombuffer(json.dumps(metadata).encode(), dtype=np.uint8)
+    source = zipfile.ZipFile(io.BytesIO(data))
     buffer = io.BytesIO()
-    np.savez(buffer, **arrays)
+    with source, zipfile.ZipFile(buffer, "w") as target:
+        for info in source.infolist():
+            member = source.read(info)
+            if info.filename == persistence.METADATA_MEMBER:
+                metadata = json.loads(member)
+                change(metadata)
+                member = json.dumps(metadata).encode()
+            target.writestr(info, member)
     return buffer.getvalue()
 
 
@@ -334,7 +337,7 @@ def bad_model_files(models, keras_model, tmp_path) -> dict[str, tuple[bytes, str
         ),
         "other-family.npz": (
             edited_npz(scratch, lambda m: m.update(family="keras-mlp")),
-            "says it holds a 'keras-mlp' model but contains a scratch-linear one",
+            "says it holds a Keras MLP but has no Keras network",
         ),
     }
 

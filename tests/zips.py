@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import io
 import struct
+import zipfile
 
 LOCAL_HEADER = b"PK\x03\x04"
 CENTRAL_HEADER = b"PK\x01\x02"
@@ -27,3 +29,20 @@ def unreadable_members(raw: bytes, how: str) -> bytes:
                 raise ValueError(how)
             start = patched.find(signature, start + 4)
     return bytes(patched)
+
+
+def with_members(raw: bytes, changes: dict[str, bytes | None]) -> bytes:
+    """``raw`` (a zip) with the members in ``changes`` replaced by new bytes, or left out (None).
+
+    Members named in ``changes`` but not in ``raw`` are added at the end.
+    """
+    source = zipfile.ZipFile(io.BytesIO(raw))
+    buffer = io.BytesIO()
+    with source, zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as target:
+        for info in source.infolist():
+            if info.filename not in changes:
+                target.writestr(info, source.read(info))
+        for name, data in changes.items():
+            if data is not None:
+                target.writestr(name, data)
+    return buffer.getvalue()

@@ -5,6 +5,10 @@ Every model is a scikit-learn classifier: ``__init__`` stores keyword hyperparam
 probabilities and learned state ends in ``_``. Inputs are images in MNIST's convention: shape
 ``(n, 28, 28)`` or ``(n, 784)``, intensities 0-255. Each model scales them its own way.
 
+Each family owns its file format: ``write_learned`` writes what the model learned as a zip archive
+(``file_suffix`` names the kind), ``read_learned`` reads such a file back safely. ``persistence``
+adds the run's settings to the archive and picks the family from them, never from the suffix.
+
 Each model lists its hyperparameters once, as ``Hyperparameter`` declarations; the Train page's
 widgets, the command line's ``--set key=value`` and the validation below are all made from them.
 """
@@ -14,6 +18,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
@@ -25,6 +30,15 @@ CLASSES = np.arange(10)
 
 class HyperparameterError(ValueError):
     """A hyperparameter value outside what its model declares."""
+
+
+class ModelFileError(ValueError):
+    """A file that is not a mnistkit model, is damaged, or holds something untrusted."""
+
+    @classmethod
+    def about(cls, name: str, reason: object) -> ModelFileError:
+        """The error for the file ``name`` given a clause (an ``ArchiveError``): "it is damaged"."""
+        return cls(f"{name} cannot be loaded: {reason}.")
 
 
 class InputShapeError(ValueError):
@@ -198,6 +212,7 @@ class DigitClassifier(ClassifierMixin, BaseEstimator):
     summary: ClassVar[str] = ""  # one sentence for a learner
     hyperparameters: ClassVar[tuple[Hyperparameter, ...]] = ()
     presets: ClassVar[dict[str, Preset]] = {}
+    file_suffix: ClassVar[str] = ""  # the kind of zip archive it is saved as, e.g. ".keras"
 
     # --- declaration helpers -------------------------------------------------------------------
 
@@ -261,6 +276,41 @@ class DigitClassifier(ClassifierMixin, BaseEstimator):
     def to_network(self):
         """What the trained model learned, as a ``mnistkit.network.Network`` of plain arrays."""
         raise NotImplementedError
+
+    # --- its file ------------------------------------------------------------------------------
+
+    def write_learned(self, path: Path) -> None:
+        """Write what the trained model learned to ``path``: a zip archive in the family's format.
+
+        ``persistence.save`` then adds the run's settings to it as the member ``mnistkit.json``,
+        so the family must not write a member of that name.
+        """
+        raise NotImplementedError
+
+    @classmethod
+    def read_learned(cls, path: Path, name: str) -> dict[str, Any]:
+        """The learned attributes (``coef_``, ``model_``...) in a file written by ``write_learned``.
+
+        The archive's size and checksums are already checked. Anything untrusted, damaged or
+        not the family's raises ``ModelFileError`` with one sentence naming the file as ``name``.
+        """
+        raise NotImplementedError
+
+    @classmethod
+    def read_format_1(cls, path: Path, name: str) -> tuple[str, dict[str, Any]] | None:
+        """A file of mnistkit's format 1, which kept its settings inside the family's own data.
+
+        Returns the settings' JSON text and the learned attributes, or None when ``path`` is
+        not one of this family's format-1 files. Families that never wrote one keep this.
+        """
+        return None
+
+    @classmethod
+    def not_its_file(cls, name: str, missing: str) -> ModelFileError:
+        """The error for a file whose settings name this family but whose data is another's."""
+        return ModelFileError(
+            f"{name} says it holds a {cls.display_name} but has no {missing}, so it is damaged."
+        )
 
     # --- helpers for subclasses ----------------------------------------------------------------
 

@@ -2,9 +2,11 @@
 
 A Keras family (``KerasMLP``, ``KerasCNN``) subclasses ``KerasClassifier``, declares its settings
 and supplies ``_build(settings)``, the compiled Keras model, whose first layer rescales 0-255
-pixels to 0-1. Everything else lives here: the process-wide ``KERAS_LOCK``, fixed prediction
-batch sizes, full training batches, per-layer seeds from ``random_state`` and handing XLA's
-compiler memory back.
+pixels to 0-1. Everything else lives here: taking turns on ``KERAS_LOCK``, fixed prediction
+batch sizes, full training batches, per-layer seeds from ``random_state``, handing XLA's
+compiler memory back, and the ``.keras`` file (written and read safely by ``keras_files``; the
+family is told apart by the settings ``persistence`` stores beside it, the network's input shape
+checked against the family's).
 
 Keras, and JAX under it, take seconds to import, so they are imported only when a model is first
 built or trained; importing this module costs nothing.
@@ -12,17 +14,13 @@ built or trained; importing this module costs nothing.
 
 from __future__ import annotations
 
-import threading
 from typing import Any, ClassVar
 
 import numpy as np
 
+from mnistkit.models import keras_files
 from mnistkit.models.base import N_PIXELS, DigitClassifier
-
-# Keras empties a model's variables while it runs fit or predict on JAX, so a second thread using
-# the model meanwhile fails (a Streamlit server runs a visitor's quick reruns in new threads while
-# the old one finishes). Every fit, predict and save in the process takes turns.
-KERAS_LOCK = threading.RLock()
+from mnistkit.models.keras_files import KERAS_LOCK  # every fit, predict and save takes turns
 
 # XLA compiles the network afresh for every new number of images it is asked to read (about 0.2 s,
 # and 2 MB kept for good, each time), so a learner adding digits to a handwriting set one by one
@@ -40,6 +38,7 @@ class KerasClassifier(DigitClassifier):
     """
 
     input_shape: ClassVar[tuple[int, ...]] = (N_PIXELS,)  # (784,) or (28, 28, 1)
+    file_suffix = keras_files.SUFFIX
 
     def partial_fit(self, X, y, classes=None):  # noqa: ARG002 - scikit-learn's signature
         """Train one more epoch over ``X``; returns ``self``."""
@@ -101,6 +100,15 @@ class KerasClassifier(DigitClassifier):
     def _build(self, settings: dict[str, Any]):
         """The compiled Keras model for ``settings``; its first layer rescales 0-255 to 0-1."""
         raise NotImplementedError
+
+    # --- its file: Keras's own .keras archive, read safely (see keras_files) --------------------
+
+    def write_learned(self, path):
+        keras_files.write_model(self.model_, path)
+
+    @classmethod
+    def read_learned(cls, path, name):
+        return {"model_": keras_files.read_model(path, name, cls, input_shape=cls.input_shape)}
 
     # --- helpers for the families ---------------------------------------------------------------
 

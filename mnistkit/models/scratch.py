@@ -16,7 +16,8 @@ import math
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from mnistkit.models.base import N_PIXELS, DigitClassifier, Hyperparameter, Preset
+from mnistkit import archives
+from mnistkit.models.base import N_PIXELS, DigitClassifier, Hyperparameter, ModelFileError, Preset
 
 # The first article's network and training, as settings of this model.
 ARTICLE_SETTINGS = {
@@ -215,6 +216,51 @@ class ScratchLinearNet(DigitClassifier):
         """Pixels as float64: 0-255 as given (``raw``) or divided by 255 (``unit``)."""
         pixels = images.astype(np.float64)
         return pixels if self.input_scaling == "raw" else pixels / 255.0
+
+    # --- its file: the weights and biases as a NumPy archive, read without pickle --------------
+
+    file_suffix = ".npz"
+    learned_arrays = {"coef_": (10, N_PIXELS), "intercept_": (10,)}  # each float64, finite
+
+    def write_learned(self, path):
+        arrays = {key: np.asarray(getattr(self, key), np.float64) for key in self.learned_arrays}
+        with path.open("wb") as file:
+            np.savez(file, **arrays)
+
+    @classmethod
+    def read_learned(cls, path, name):
+        return cls._read_arrays(path, name, set(cls.learned_arrays))
+
+    @classmethod
+    def read_format_1(cls, path, name):
+        """Format 1 kept the settings' JSON next to the weights, as an array called metadata."""
+        try:
+            if archives.npz_keys(path) != {*cls.learned_arrays, "metadata"}:
+                return None
+        except archives.ArchiveError as error:
+            raise ModelFileError.about(name, error) from error
+        arrays = cls._read_arrays(path, name, {*cls.learned_arrays, "metadata"})
+        metadata = arrays.pop("metadata")
+        if metadata.dtype == np.uint8 and metadata.ndim == 1:
+            return metadata.tobytes().decode("utf-8", "replace"), arrays
+        if metadata.dtype.kind == "U" and metadata.ndim == 0:
+            return str(metadata), arrays
+        raise ModelFileError(f"{name} has unreadable settings, so it cannot be loaded.")
+
+    @classmethod
+    def _read_arrays(cls, path, name, keys):
+        """The arrays ``keys`` (exactly those), the learned ones checked for shape and values."""
+        try:
+            if archives.npz_keys(path) != keys:
+                raise cls.not_its_file(name, "weights (exactly the arrays coef_ and intercept_)")
+            arrays = archives.read_npz(path, keys)
+        except archives.ArchiveError as error:
+            raise ModelFileError.about(name, error) from error
+        for key, shape in cls.learned_arrays.items():
+            array = arrays[key]
+            if array.shape != shape or array.dtype != np.float64 or not np.all(np.isfinite(array)):
+                raise ModelFileError(f"{name} has unusable {key} weights, so it cannot be loaded.")
+        return arrays
 
 
 def loss_and_gradients(coef, intercept, inputs, labels, loss):

@@ -8,16 +8,27 @@ import numpy as np
 from sklearn.neural_network import MLPClassifier
 from threadpoolctl import threadpool_limits
 
+from mnistkit import archives
 from mnistkit.models.base import (
     CLASSES,
+    N_PIXELS,
     DigitClassifier,
     Hyperparameter,
+    ModelFileError,
     dense_parameter_count,
 )
 
 # Training uses one BLAS thread. With two, an epoch is about 20% faster on an idle two-core
 # machine but twice as slow when another program keeps one core busy (a second visitor training,
 # the test suite): OpenBLAS's threads wait for each other at every small matrix product.
+
+# The types a mnistkit .skops file may hold beyond those skops trusts by default. Checked with
+# skops.io.get_untrusted_types on files written by ``write_learned``: the optimiser objects
+# scikit-learn's MLPClassifier keeps so that training can continue. Both hold only numbers.
+SKOPS_TRUSTED = [
+    "sklearn.neural_network._stochastic_optimizers.AdamOptimizer",
+    "sklearn.neural_network._stochastic_optimizers.SGDOptimizer",
+]
 
 # scikit-learn's names for its hidden activations, in mnistkit.network's words.
 SKLEARN_ACTIVATIONS = {"relu": "relu", "tanh": "tanh", "logistic": "sigmoid", "identity": "linear"}
@@ -173,3 +184,70 @@ class SklearnMLP(DigitClassifier):
     def _scale(self, X) -> np.ndarray:
         """Pixels as float32 from 0 to 1."""
         return self._images(X) / np.float32(255)
+
+    # --- its file: skops's archive of the estimator, read with an explicit trusted list --------
+
+    file_suffix = ".skops"
+
+    def write_learned(self, path):
+        import skops.io
+
+        skops.io.dump(self.estimator_, path)
+
+    @classmethod
+    def read_learned(cls, path, name):
+        return {"estimator_": cls._checked_estimator(cls._read_skops(path, name), name)}
+
+    @classmethod
+    def read_format_1(cls, path, name):
+        """Format 1 was a skops file of {"estimator": the MLPClassifier, "metadata": its JSON}."""
+        try:
+            if "schema.json" not in archives.member_names(path):
+                return None
+        except archives.ArchiveError as error:
+            raise ModelFileError.about(name, error) from error
+        content = cls._read_skops(path, name)
+        if not isinstance(content, dict) or not isinstance(content.get("metadata"), str):
+            raise ModelFileError(f"{name} is a skops file but not a mnistkit model file.")
+        return content["metadata"], {
+            "estimator_": cls._checked_estimator(content.get("estimator"), name)
+        }
+
+    @classmethod
+    def _read_skops(cls, path, name):
+        """What a .skops file holds, once every type in it is one skops or mnistkit trusts."""
+        import skops.io
+
+        try:
+            if "schema.json" not in archives.member_names(path):
+                raise cls.not_its_file(name, "scikit-learn estimator (a skops schema.json)")
+        except archives.ArchiveError as error:
+            raise ModelFileError.about(name, error) from error
+        try:
+            untrusted = set(skops.io.get_untrusted_types(file=path))
+        except Exception as error:
+            raise ModelFileError.about(name, archives.DAMAGED) from error
+        unexpected = sorted(untrusted - set(SKOPS_TRUSTED))
+        if unexpected:
+            raise ModelFileError(
+                f"{name} holds types mnistkit does not trust ({', '.join(unexpected)}), "
+                "so it was not loaded."
+            )
+        try:
+            return skops.io.load(path, trusted=SKOPS_TRUSTED)
+        except Exception as error:
+            raise ModelFileError.about(name, archives.DAMAGED) from error
+
+    @staticmethod
+    def _checked_estimator(estimator, name):
+        """A trained MLPClassifier that reads 784 pixels into the ten digits, or why not."""
+        if not isinstance(estimator, MLPClassifier):
+            raise ModelFileError(f"{name} is a skops file but not a mnistkit model file.")
+        if getattr(estimator, "n_features_in_", None) != N_PIXELS or not np.array_equal(
+            getattr(estimator, "classes_", None), CLASSES
+        ):
+            raise ModelFileError(
+                f"{name} holds a scikit-learn MLP that does not read 784 pixels into the ten "
+                "digits, so it cannot be loaded."
+            )
+        return estimator
