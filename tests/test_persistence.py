@@ -36,6 +36,12 @@ SMALL_RUNS = {
     "keras-mlp": RunConfig(
         model="keras-mlp", hyperparameters={"hidden_layers": (32, 16)}, train_size=2000, epochs=1
     ),
+    "keras-cnn": RunConfig(
+        model="keras-cnn",
+        hyperparameters={"filters": 4, "dense_units": 16},
+        train_size=2000,
+        epochs=1,
+    ),
 }
 FAMILIES = list(SMALL_RUNS)
 KERAS_FAMILIES = [family for family in FAMILIES if REGISTRY[family].file_suffix == ".keras"]

@@ -53,7 +53,7 @@ class KerasCNN(KerasClassifier):
         Hyperparameter(
             "dropout",
             "float",
-            0.3,
+            0.2,
             "Share of the convolutions' outputs switched off at random at each training step, "
             "against overfitting.",
             low=0.0,
@@ -105,7 +105,7 @@ class KerasCNN(KerasClassifier):
         filters=16,
         kernel_size=3,
         dense_units=64,
-        dropout=0.3,
+        dropout=0.2,
         optimizer="adam",
         learning_rate=1e-3,
         batch_size=128,
