@@ -118,6 +118,13 @@ WALKTHROUGH: tuple[Step, ...] = (
         "networks (its default settings).",
         _defaults("keras-mlp"),
     ),
+    Step(
+        "8. Convolutions (Keras)",
+        "A Keras CNN: small filters slide over the image and answer the same question at every "
+        "position (is there a stroke here, a curve there?), so a 7 is a 7 wherever its corner "
+        "falls; two such blocks, then a dense layer (its default settings).",
+        _defaults("keras-cnn"),
+    ),
 )
 
 

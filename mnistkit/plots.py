@@ -334,3 +334,73 @@ def step_figure(titles: Sequence[str], accuracies: Sequence[float]) -> go.Figure
     figure.update_xaxes(title="Test accuracy (%)", range=[0, 105])
     figure.update_yaxes(autorange="reversed")
     return _layout(figure, 60 + 42 * len(titles))
+
+
+def feature_maps_figure(kernels: np.ndarray, maps: np.ndarray, columns: int = 8) -> go.Figure:
+    """A CNN's first filters and what each finds in one digit: a row of filters, then their maps.
+
+    Filters are drawn signed (red where a pixel's ink adds to the filter's output, blue where it
+    takes away), each on its own scale; the maps share one scale from 0 (nothing found, white)
+    to the strongest response (dark).
+    """
+    kernels = np.asarray(kernels, dtype=np.float64)
+    maps = np.asarray(maps, dtype=np.float64)
+    count = len(maps)
+    columns = max(1, min(columns, count))
+    bands = -(-count // columns)  # each band: a row of filters above a row of their maps
+    titles = []
+    for band in range(bands):
+        members = range(band * columns, min(count, (band + 1) * columns))
+        titles += [f"Filter {index + 1}" for index in members]
+        titles += [""] * (columns - len(members))
+        titles += [""] * columns
+    figure = make_subplots(
+        rows=2 * bands,
+        cols=columns,
+        subplot_titles=titles,
+        row_heights=[0.35, 1.0] * bands,
+        horizontal_spacing=0.015,
+        vertical_spacing=0.04 / bands,
+    )
+    strongest = float(maps.max()) or 1.0
+    for index in range(count):
+        band, column = divmod(index, columns)
+        limit = float(np.abs(kernels[index]).max()) or 1.0
+        figure.add_trace(
+            go.Heatmap(
+                z=kernels[index],
+                zmin=-limit,
+                zmax=limit,
+                colorscale=[[0, "#2f6db5"], [0.5, "#ffffff"], [1, MISTAKE]],
+                showscale=False,
+                hovertemplate=(
+                    f"filter {index + 1}, row %{{y}}, column %{{x}}: "
+                    "weight %{z:.3g}<extra></extra>"
+                ),
+            ),
+            row=2 * band + 1,
+            col=column + 1,
+        )
+        figure.add_trace(
+            go.Heatmap(
+                z=maps[index],
+                zmin=0,
+                zmax=strongest,
+                colorscale=[[0, "#ffffff"], [1, INK]],
+                showscale=index == 0,
+                colorbar={"title": {"text": "Response", "side": "right"}, "thickness": 12},
+                hovertemplate=(
+                    f"filter {index + 1}, row %{{y}}, column %{{x}}: %{{z:.3g}}<extra></extra>"
+                ),
+            ),
+            row=2 * band + 2,
+            col=column + 1,
+        )
+    figure.update_xaxes(showticklabels=False, showgrid=False, zeroline=False, constrain="domain")
+    figure.update_yaxes(showticklabels=False, showgrid=False, zeroline=False, autorange="reversed")
+    for row in range(1, 2 * bands + 1):
+        for column in range(1, columns + 1):
+            index = (row - 1) * columns + column
+            figure.update_yaxes(scaleanchor=f"x{'' if index == 1 else index}", row=row, col=column)
+    figure.update_annotations(font={"size": 11})
+    return _layout(figure, 150 + 170 * bands)

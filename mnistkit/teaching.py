@@ -9,6 +9,7 @@ the digit more likely; where it is negative, less.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -229,3 +230,51 @@ def _one_digit(digit: np.ndarray) -> np.ndarray:
             f"Expected one 28x28 digit of uint8 pixels; got shape {digit.shape} of {digit.dtype}."
         )
     return digit
+
+
+# --- a convolutional network's first layer --------------------------------------------------
+
+
+class NotConvolutionalError(ValueError):
+    """A model whose network does not start with a convolution."""
+
+
+@dataclass(frozen=True)
+class FeatureMaps:
+    """What a network's first convolution finds in one digit: one map per filter."""
+
+    kernels: np.ndarray  # (filters, k, k) each filter's weights, as it lies over the pixels
+    maps: np.ndarray  # (filters, height, width) its output at every position, after ReLU
+
+
+_NETWORKS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def network_of(model: Any):
+    """``model.to_network()``, made once per trained model (a finished model does not change)."""
+    network = _NETWORKS.get(model)
+    if network is None:
+        network = _NETWORKS[model] = model.to_network()
+    return network
+
+
+def has_convolutions(model: Any) -> bool:
+    """Whether the model's network starts with a convolution (a CNN)."""
+    try:
+        layers = network_of(model).layers
+    except (ValueError, NotImplementedError):  # a model that cannot hand out its arrays
+        return False
+    return bool(layers) and layers[0].kind == "conv2d"
+
+
+def feature_maps(model: Any, digit: np.ndarray) -> FeatureMaps:
+    """The first convolution's filters and their feature maps for one 28x28 digit."""
+    network = network_of(model)
+    if not has_convolutions(model):
+        raise NotConvolutionalError(
+            "This model has no convolution layer; feature maps need a CNN (Keras CNN)."
+        )
+    first = network.layers[0]
+    outputs = network.activations(_one_digit(digit))[1][0]  # (height, width, filters)
+    kernels = np.moveaxis(np.asarray(first.weights)[:, :, 0, :], -1, 0)  # one input channel
+    return FeatureMaps(kernels=kernels, maps=np.moveaxis(outputs, -1, 0))

@@ -15,8 +15,8 @@ st.write(
     "Write a digit from 0 to 9 on the white square. The model only ever sees a 28 by 28 grid, "
     "so your drawing is cropped, shrunk and centred the way MNIST's digits were; the small image "
     "shows exactly what it gets, and the bars how sure it is of each digit. Below the pad you can "
-    "watch each of those steps, compare every model, see the evidence a linear model weighs, "
-    "and test the models on your own handwriting."
+    "watch each of those steps, compare every model, see the evidence a linear model weighs "
+    "and what a CNN's filters find, and test the models on your own handwriting."
 )
 entry = model_picker("Model that reads your digit")
 if entry is None:

@@ -310,7 +310,7 @@ def test_the_console_script_exits_with_mains_code(tmp_path):
     assert result.returncode == 2 and "no model file" in result.stderr
 
 
-# --- the three default models, trained once on all 60,000 images (slow) -------------------------
+# --- the four default models, trained once on all 60,000 images (slow) -------------------------
 
 THRESHOLDS = PROMISED_ACCURACY
 

@@ -3,7 +3,9 @@ through session state (the canvas itself is driven in tests/test_browser_draw.py
 
 from __future__ import annotations
 
+import base64
 import io
+import json
 from types import SimpleNamespace
 
 import numpy as np
@@ -186,6 +188,55 @@ def test_the_evidence_map_needs_a_linear_model(on_the_sample, models, sample):
     only_mlp = {name: t for name, t in models.items() if t.config.model == "sklearn-mlp"}
     at = draw_page(only_mlp, drawing)
     assert "This part needs a linear net" in texts(at.info)
+
+
+@pytest.fixture(scope="module")
+def cnn(sample):
+    """A small CNN trained on the sample: four 3x3 filters in its first layer."""
+    return train(RunConfig("keras-cnn", {"filters": 4, "batch_size": 32}, epochs=2), sample)
+
+
+def heatmaps(at: AppTest, key: str) -> list[np.ndarray]:
+    """The z values of each heatmap in the page's plotly chart with ``key``, in order."""
+    (chart,) = [chart for chart in at.get("plotly_chart") if chart.proto.id.endswith(key)]
+    figure = json.loads(chart.proto.spec)
+    return [_plotly_array(trace["z"]) for trace in figure["data"]]
+
+
+def _plotly_array(value) -> np.ndarray:
+    """An array as plotly writes it into JSON: nested lists, or typed bytes in base64."""
+    if isinstance(value, dict):
+        data = np.frombuffer(base64.b64decode(value["bdata"]), dtype=value["dtype"])
+        shape = [int(size) for size in str(value.get("shape", len(data))).split(",")]
+        return data.reshape(shape).astype(float)
+    return np.array(value, dtype=float)
+
+
+def test_a_cnn_shows_its_first_filters_and_what_they_find(on_the_sample, models, cnn, sample):
+    drawing = drawing_of(sample.x_test[3])
+    at = draw_page(models, drawing)
+    assert "This part needs a convolutional network" in texts(at.info)
+
+    with_cnn = {**models, cnn.name: cnn}
+    at = draw_page(with_cnn, None)
+    assert "Draw a digit above to see what each filter finds in it." in texts(at.caption)
+    at = draw_page(with_cnn, drawing)
+    assert at.selectbox(key="feature_maps_model").options == [cnn.name]
+    explanation = texts(at.markdown)
+    assert "slides each of its 4 filters, 3x3 pixels of weights" in explanation
+    assert "a 26x26 feature map" in explanation and "Each filter picks out" in explanation
+    # The chart is this model's own first layer on this drawing: filter, map, filter, map...
+    drawn = heatmaps(at, "feature_maps_chart")
+    found = teaching.feature_maps(cnn.model, to_mnist(drawing))
+    assert len(drawn) == 2 * 4
+    for index in range(4):
+        np.testing.assert_allclose(drawn[2 * index], found.kernels[index], rtol=1e-6)
+        np.testing.assert_allclose(drawn[2 * index + 1], found.maps[index], rtol=1e-6)
+    keras_layer = cnn.model.model_.layers[1]  # after the Rescaling
+    np.testing.assert_allclose(
+        found.kernels, np.moveaxis(keras_layer.get_weights()[0][:, :, 0, :], -1, 0), rtol=1e-6
+    )
+    assert found.maps.min() >= 0 and found.maps.max() > 0  # ReLU: some filter finds something
 
 
 def add_to_set(at: AppTest, label: int) -> AppTest:

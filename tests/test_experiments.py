@@ -63,12 +63,14 @@ def test_each_linear_step_changes_only_what_it_names():
     assert [s.config(60_000).model for s in experiments.WALKTHROUGH[5:]] == [
         "sklearn-mlp",
         "keras-mlp",
+        "keras-cnn",
     ]
+    assert experiments.WALKTHROUGH[-1].title == "8. Convolutions (Keras)"
 
 
 def test_walkthrough_steps_fit_a_smaller_data_set(sample):
     sizes = [step.config(len(sample.y_train)).train_size for step in experiments.WALKTHROUGH]
-    assert sizes[:4] == [1000] * 4 and sizes[4:] == [None, None, None]  # None: every image
+    assert sizes[:4] == [1000] * 4 and sizes[4:] == [None] * 4  # None: every image
 
 
 def test_walkthrough_trains_a_step_only_when_its_result_is_asked_for(sample, monkeypatch):

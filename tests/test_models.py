@@ -24,6 +24,7 @@ from mnistkit.models import (
     REGISTRY,
     HyperparameterError,
     InputShapeError,
+    KerasCNN,
     KerasMLP,
     NotTrainedError,
     ScratchLinearNet,
@@ -56,7 +57,9 @@ QUICK = {
     "scratch-linear": {"epochs": 2},
     "sklearn-mlp": {"hidden_layers": (32,), "batch_size": 32, "epochs": 2},
     "keras-mlp": {"hidden_layers": (32,), "batch_size": 32, "epochs": 2},
+    "keras-cnn": {"filters": 4, "batch_size": 32, "epochs": 2},
 }
+KERAS = ("keras-mlp", "keras-cnn")
 
 
 @pytest.fixture(scope="module")
@@ -84,12 +87,13 @@ def article_model(epochs: int = 5) -> ScratchLinearNet:
 # --- the registry ---------------------------------------------------------------------------
 
 
-def test_registry_names_the_three_models_in_reading_order():
-    assert MODEL_NAMES == ("scratch-linear", "sklearn-mlp", "keras-mlp")
+def test_registry_names_the_four_models_in_reading_order():
+    assert MODEL_NAMES == ("scratch-linear", "sklearn-mlp", "keras-mlp", "keras-cnn")
     assert {
         "scratch-linear": ScratchLinearNet,
         "sklearn-mlp": SklearnMLP,
         "keras-mlp": KerasMLP,
+        "keras-cnn": KerasCNN,
     } == REGISTRY
     for name, model_class in REGISTRY.items():
         assert get_model_class(name) is model_class
@@ -97,7 +101,8 @@ def test_registry_names_the_three_models_in_reading_order():
 
 
 def test_an_unknown_model_name_is_refused_with_the_known_ones():
-    with pytest.raises(UnknownModelError, match="scratch-linear, sklearn-mlp, keras-mlp"):
+    known = "scratch-linear, sklearn-mlp, keras-mlp, keras-cnn"
+    with pytest.raises(UnknownModelError, match=known):
         get_model_class("resnet")
     assert issubclass(UnknownModelError, ValueError)
 
@@ -105,7 +110,7 @@ def test_an_unknown_model_name_is_refused_with_the_known_ones():
 def test_importing_the_models_does_not_import_keras_or_jax():
     code = (
         "import sys, mnistkit.models, mnistkit.training\n"
-        "mnistkit.models.build_model('keras-mlp')\n"
+        "mnistkit.models.build_model('keras-mlp'), mnistkit.models.build_model('keras-cnn')\n"
         "print(sorted({'keras', 'jax'} & set(sys.modules)))"
     )
     result = subprocess.run(
@@ -297,7 +302,7 @@ def test_partial_fit_adds_one_epoch_and_fit_starts_afresh(name, small):
     first_step = getattr(model, "model_", None) and model.model_.train_function
     model.partial_fit(x_train, y_train)
     assert len(model.loss_curve_) == 2
-    if name == "keras-mlp":  # one more epoch reuses the compiled training step
+    if name in KERAS:  # one more epoch reuses the compiled training step
         assert model.model_.train_function is first_step
     assert model.fit(x_train, y_train) is model
     assert len(model.loss_curve_) == 1
@@ -319,12 +324,13 @@ def test_same_seed_same_model_bit_for_bit(name, small):
 
 
 @pytest.mark.slow
-def test_keras_same_seed_same_model(small):
+@pytest.mark.parametrize("name", KERAS)
+def test_keras_same_seed_same_model(name, small):
     x_train, y_train = small[0][:300], small[1][:300]
 
     def weights(seed):
-        settings = {**QUICK["keras-mlp"], "epochs": 1}
-        model = build_model("keras-mlp", **settings, random_state=seed)
+        settings = {**QUICK[name], "epochs": 1}
+        model = build_model(name, **settings, random_state=seed)
         model.fit(x_train, y_train)
         return [np.asarray(variable.value) for variable in model.model_.weights]
 
@@ -334,8 +340,9 @@ def test_keras_same_seed_same_model(small):
     assert not np.allclose(first[0], other[0])
 
 
-def test_keras_model_scales_pixels_itself(quick_models, small):
-    model = quick_models["keras-mlp"]
+@pytest.mark.parametrize("name", KERAS)
+def test_keras_model_scales_pixels_itself(name, quick_models, small):
+    model = quick_models[name]
     assert type(model.model_.layers[0]).__name__ == "Rescaling"
     images = small[2][:20]
     np.testing.assert_allclose(
@@ -343,11 +350,12 @@ def test_keras_model_scales_pixels_itself(quick_models, small):
     )
 
 
-def test_keras_reads_any_number_of_digits_with_a_few_compilations(quick_models, small):
+@pytest.mark.parametrize("name", KERAS)
+def test_keras_reads_any_number_of_digits_with_a_few_compilations(name, quick_models, small):
     """A growing handwriting set must not make XLA compile the network once per size."""
     import jax.monitoring
 
-    model = quick_models["keras-mlp"]
+    model = quick_models[name]
     images = np.concatenate([small[2], small[2][:300]])  # 1,300 digits: more than one batch
     one_by_one = np.concatenate([model.predict_proba(image[None]) for image in images[:40]])
     compilations = []
@@ -410,11 +418,26 @@ def test_describe_and_count_parameters(name, quick_models):
         "scratch-linear": ("Linear net (NumPy), cross entropy", 7850),
         "sklearn-mlp": ("scikit-learn MLP 32", 784 * 32 + 32 + 32 * 10 + 10),
         "keras-mlp": ("Keras MLP 32", 784 * 32 + 32 + 32 * 10 + 10),
+        # 3x3x1x4 + 4, 3x3x4x8 + 8, then 5x5x8 = 200 features into 64 units and 10 outputs
+        "keras-cnn": ("Keras CNN 4-8 3x3", 40 + 296 + 200 * 64 + 64 + 64 * 10 + 10),
     }[name]
     assert (model.describe(), model.count_parameters()) == expected
-    if name == "keras-mlp":
+    if name in KERAS:
         assert model.model_.count_params() == expected[1]
     assert KerasMLP(hidden_layers=(128, 128)).describe() == "Keras MLP 128-128"
+    assert KerasCNN(filters=32, kernel_size=5).describe() == "Keras CNN 32-64 5x5"
+
+
+def test_cnn_parameter_count_matches_keras_io_and_keras():
+    keras_io = KerasCNN.presets["keras-io"].hyperparameters
+    # keras-io's "Simple MNIST convnet" summary: "Total params: 34,826"
+    assert build_model("keras-cnn", **keras_io).count_parameters() == 34_826
+    for settings in (
+        {"kernel_size": 5, "dense_units": 0},
+        {"filters": 3, "kernel_size": 5, "dense_units": 10, "dropout": 0.0},
+    ):
+        model = build_model("keras-cnn", **settings)
+        assert model.count_parameters() == model._build(model._validated_params()).count_params()
 
 
 @pytest.mark.parametrize("name", MODEL_NAMES)

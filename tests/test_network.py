@@ -15,12 +15,24 @@ SMALL_RUNS = {
         "sklearn-mlp", {"hidden_layers": (64, 32), "activation": "tanh"}, train_size=3000, epochs=2
     ),
     "keras-mlp": RunConfig("keras-mlp", {"hidden_layers": (64,)}, train_size=3000, epochs=2),
+    "keras-cnn": RunConfig(
+        "keras-cnn", {"filters": 6, "kernel_size": 5, "dense_units": 32}, train_size=3000, epochs=2
+    ),
 }
+
+
+_TRAINED: dict = {}  # each small run trained once per session, whichever test asks first
+
+
+def trained_small(name: str, mnist):
+    if name not in _TRAINED:
+        _TRAINED[name] = train(SMALL_RUNS[name], mnist)
+    return _TRAINED[name]
 
 
 @pytest.fixture(scope="module", params=sorted(SMALL_RUNS))
 def small_model(request, mnist):
-    return train(SMALL_RUNS[request.param], mnist)
+    return trained_small(request.param, mnist)
 
 
 def test_every_family_is_covered():
@@ -35,6 +47,26 @@ def test_the_forward_pass_reproduces_predict_proba_on_real_test_digits(small_mod
     assert got.shape == (1000, 10)
     assert np.max(np.abs(got - expected)) <= 1e-5
     assert np.array_equal(network.predict(images), small_model.model.predict(images))
+
+
+def test_the_cnn_hands_out_its_convolutions_and_pooling(mnist):
+    small_model = trained_small("keras-cnn", mnist)
+    network = small_model.model.to_network()
+    assert network.input_shape == (28, 28, 1)
+    assert [layer.kind for layer in network.layers] == [
+        "conv2d",
+        "maxpool2d",
+        "conv2d",
+        "maxpool2d",
+        "flatten",
+        "dense",
+        "dense",
+    ]
+    assert network.layers[0].weights.shape == (5, 5, 1, 6)
+    assert network.layers[2].weights.shape == (5, 5, 6, 12)
+    assert network.parameters == small_model.model.count_parameters()
+    maps = network.activations(mnist.x_test[:3])[1]
+    assert maps.shape == (3, 24, 24, 6)  # six 24x24 feature maps per digit
 
 
 def test_the_browser_payload_reads_the_same(small_model, mnist):

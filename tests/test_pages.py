@@ -105,7 +105,9 @@ def test_the_data_page_shows_a_digits_pixel_values(app, sample):
     assert [int(value) for value in printed[14].split()] == list(sample.x_train[7][14])
 
 
-@pytest.mark.parametrize("family", keras_slow(["scratch-linear", "sklearn-mlp", "keras-mlp"]))
+@pytest.mark.parametrize(
+    "family", keras_slow(["scratch-linear", "sklearn-mlp", "keras-mlp", "keras-cnn"])
+)
 def test_training_through_the_form_adds_a_model_to_the_session(app, family):
     train_through_the_form(app, family, train_size=1000, epochs=1)
     models = own_models(app)

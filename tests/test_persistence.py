@@ -37,6 +37,12 @@ SMALL_RUNS = {
     "keras-mlp": RunConfig(
         model="keras-mlp", hyperparameters={"hidden_layers": (32, 16)}, train_size=2000, epochs=1
     ),
+    "keras-cnn": RunConfig(
+        model="keras-cnn",
+        hyperparameters={"filters": 4, "dense_units": 16},
+        train_size=2000,
+        epochs=1,
+    ),
 }
 FAMILIES = list(SMALL_RUNS)
 KERAS_FAMILIES = [family for family in FAMILIES if REGISTRY[family].file_suffix == ".keras"]
@@ -50,7 +56,8 @@ def trained(mnist):
 @pytest.fixture(scope="module")
 def saved(trained, tmp_path_factory):
     folder = tmp_path_factory.mktemp("models")
-    return {family: save(model, folder / "model") for family, model in trained.items()}
+    # one file per family: the two Keras families would otherwise both write model.keras
+    return {family: save(model, folder / family) for family, model in trained.items()}
 
 
 def assert_same_run(loaded, original, images):

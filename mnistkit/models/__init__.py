@@ -1,8 +1,8 @@
-"""The model zoo: three digit classifiers that share one protocol (see ``base``).
+"""The model zoo: four digit classifiers that share one protocol (see ``base``).
 
 ``REGISTRY`` maps each model's name to its class; ``build_model`` makes one from a name and
 keyword hyperparameters, checked against the model's declarations. Importing this package does
-not import Keras: ``KerasMLP`` imports it when its first model is built.
+not import Keras: ``KerasMLP`` and ``KerasCNN`` import it when their first model is built.
 """
 
 from __future__ import annotations
@@ -20,12 +20,13 @@ from mnistkit.models.base import (
     Preset,
     TrainingDiverged,
 )
+from mnistkit.models.keras_cnn import KerasCNN
 from mnistkit.models.keras_mlp import KerasMLP
 from mnistkit.models.scratch import ScratchLinearNet
 from mnistkit.models.sklearn_mlp import SklearnMLP
 
 REGISTRY: dict[str, type[DigitClassifier]] = {
-    model.family: model for model in (ScratchLinearNet, SklearnMLP, KerasMLP)
+    model.family: model for model in (ScratchLinearNet, SklearnMLP, KerasMLP, KerasCNN)
 }
 MODEL_NAMES: tuple[str, ...] = tuple(REGISTRY)
 
@@ -62,6 +63,7 @@ __all__ = [
     "Hyperparameter",
     "HyperparameterError",
     "InputShapeError",
+    "KerasCNN",
     "KerasMLP",
     "NotTrainedError",
     "Preset",

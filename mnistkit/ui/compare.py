@@ -97,7 +97,10 @@ def article_walkthrough(dataset) -> None:
             release_memory()
         st.rerun()  # so that the buttons and the chart show every finished step
     if not results:
-        st.caption(f"{len(steps)} steps; the whole walkthrough takes about a minute.")
+        st.caption(
+            f"{len(steps)} steps; the whole walkthrough takes a few minutes, most of them for "
+            "the last one, the CNN."
+        )
         return
     figure = plots.step_figure([r.label for r in results], [r.test_accuracy for r in results])
     st.plotly_chart(figure, width="stretch")

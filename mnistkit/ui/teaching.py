@@ -1,5 +1,5 @@
 """The Draw page's teaching sections: each preprocessing step, every model at once, a linear
-model's evidence, and the learner's own handwriting set.
+model's evidence, a CNN's feature maps, and the learner's own handwriting set.
 
 They read the current drawing from ``st.session_state[DRAWING_KEY]`` (the drawing pad keeps it
 there) and run inside the pad's fragment, so they follow every stroke.
@@ -38,7 +38,7 @@ UPLOAD_PREFIX = "upload_"  # starts the keys of the sections shown for an upload
 
 
 def teaching_sections(entry: ModelEntry) -> None:
-    """All four sections, one after the other, for the drawing in session state."""
+    """All five sections, one after the other, for the drawing in session state."""
     drawing = st.session_state.get(DRAWING_KEY)
     digit = None
     if drawing is not None:
@@ -54,12 +54,14 @@ def teaching_sections(entry: ModelEntry) -> None:
     st.divider()
     evidence_map(entries, entry, digit)
     st.divider()
+    feature_maps(entries, entry, digit)
+    st.divider()
     handwriting(entries, digit)
 
 
 def picture_sections(entry: ModelEntry, picture, digit: np.ndarray) -> None:
-    """The inspector, every model, the evidence map and the handwriting set, for a picture
-    and the 28x28 digit made from it.
+    """The inspector, every model, the evidence map, the feature maps and the handwriting set,
+    for a picture and the 28x28 digit made from it.
 
     Both of the Draw page's tabs render on every run, so these widgets carry their own keys.
     """
@@ -70,6 +72,8 @@ def picture_sections(entry: ModelEntry, picture, digit: np.ndarray) -> None:
     every_model(entries, digit, prefix=UPLOAD_PREFIX, noun="picture")
     st.divider()
     evidence_map(entries, entry, digit, prefix=UPLOAD_PREFIX, noun="picture")
+    st.divider()
+    feature_maps(entries, entry, digit, prefix=UPLOAD_PREFIX, noun="picture")
     st.divider()
     add_picture(digit)
 
@@ -250,6 +254,54 @@ def evidence_map(
         key=f"{prefix}evidence_contributions",
         config={"displayModeBar": False},
     )
+
+
+def feature_maps(
+    entries: list[ModelEntry],
+    entry: ModelEntry,
+    digit: np.ndarray | None,
+    prefix: str = "",
+    noun: str = "drawing",
+) -> None:
+    """A CNN's first-layer filters and the feature map each makes of the digit."""
+    st.subheader("Feature maps: what a CNN's first filters find")
+    cnns = [each for each in entries if teaching.has_convolutions(each.trained.model)]
+    if not cnns:
+        st.info(
+            "This part needs a convolutional network: train one on the Train page (family: "
+            "Keras CNN). Its first layer's filters can be shown one by one."
+        )
+        return
+    names = [each.name for each in cnns]
+    chosen = st.selectbox(
+        "Convolutional model",
+        names,
+        index=names.index(entry.name) if entry.name in names else len(names) - 1,
+        key=f"{prefix}feature_maps_model",
+    )
+    model = next(each for each in cnns if each.name == chosen).trained.model
+    if digit is None:
+        st.caption("Draw a digit above to see what each filter finds in it.")
+        return
+    found = teaching.feature_maps(model, digit)
+    count, side = len(found.kernels), found.kernels.shape[-1]
+    height, width = found.maps.shape[1:]
+    st.write(
+        f"The CNN's first layer slides each of its {count} filters, {side}x{side} pixels of "
+        f"weights (top rows: red pixels count ink for, blue against), over your 28x28 {noun} "
+        "and writes down at every position how strongly the patch under it matches: a "
+        f"{height}x{width} feature map (bottom rows: dark where the filter's pattern is, white "
+        "where it is not). Each filter picks out one kind of stroke, such as edges at one "
+        "angle, stroke ends or thick ink; the next layer combines these maps into curves and "
+        "corners."
+    )
+    with st.container(key=f"{prefix}feature_maps"):
+        st.plotly_chart(
+            plots.feature_maps_figure(found.kernels, found.maps),
+            width="stretch",
+            key=f"{prefix}feature_maps_chart",
+            config={"displayModeBar": False},
+        )
 
 
 def handwriting(entries: list[ModelEntry], digit: np.ndarray | None) -> None:
