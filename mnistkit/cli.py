@@ -145,6 +145,7 @@ def run_config(args: argparse.Namespace):
 def _train(args: argparse.Namespace) -> int:
     from mnistkit import persistence
     from mnistkit.data import load_mnist
+    from mnistkit.evaluation import chance_verdict
     from mnistkit.training import train
 
     config = run_config(args)
@@ -157,6 +158,9 @@ def _train(args: argparse.Namespace) -> int:
     print(f"saved: {path}")
     if trained.test_accuracy is not None:
         print(f"test accuracy: {trained.test_accuracy:.4f}")
+    verdict = chance_verdict(trained)
+    if verdict is not None:
+        print(f"warning: {verdict}")
     return 0
 
 

@@ -270,3 +270,23 @@ def _check_validation_share(share: Any) -> None:
         raise RunConfigError(
             f"validation_share must be from 0 up to (not including) 0.5; got {share:g}."
         )
+
+
+def settings_used(config: RunConfig) -> str:
+    """The settings a run used, in words: ``learning rate 0.001, batch size 128, …, seed 0``."""
+    model_class = get_model_class(config.model)
+    parts = []
+    for name, value in config.hyperparameters.items():
+        parts.append(f"{model_class.declaration(name).title.lower()} {_shown(value)}")
+    size = "all" if config.train_size is None else f"{config.train_size:,}"
+    epochs = f"{config.epochs} epoch{'' if config.epochs == 1 else 's'}"
+    return ", ".join([*parts, epochs, f"{size} training digits", f"seed {config.seed}"])
+
+
+def _shown(value: Any) -> str:
+    """A setting's value as a learner reads it: 0.001, 256-128, true."""
+    if isinstance(value, tuple):
+        return "-".join(map(str, value))
+    if isinstance(value, bool):
+        return str(value).lower()
+    return f"{value:g}" if isinstance(value, int | float) else str(value)

@@ -38,7 +38,9 @@ def show_answer(entry: ModelEntry, image, key: str) -> None:
             best = int(np.argmax(probabilities))
             st.markdown(f"### Prediction: {best}")
             st.caption(f"{100 * probabilities[best]:.0f}% sure, according to {entry.name}")
-        st.plotly_chart(plots.probability_figure(probabilities), width="stretch")
+        st.plotly_chart(  # keyed: the pad's and a picture's charts may show equal numbers
+            plots.probability_figure(probabilities), width="stretch", key=f"{key}_chart"
+        )
 
 
 @st.fragment
