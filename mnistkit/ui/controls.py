@@ -42,31 +42,44 @@ def _key(family: str, name: str) -> str:
 
 
 def hyperparameter_widget(family: str, declaration: Hyperparameter) -> Any:
-    """One widget for one declared setting; returns its value (text for layers, parsed later)."""
+    """One widget for one declared setting; returns its value (text for layers, parsed later).
+
+    Each widget is also given the value the server holds as its own default: a browser that
+    draws it afresh (after an interrupted rerun, under load) then shows that value, never the
+    widget's minimum, and a form submitted from it sends what it shows.
+    """
     key, title, help_text = _key(family, declaration.name), declaration.title, declaration.help
-    if key not in st.session_state:
-        st.session_state[key] = _widget_value(declaration, declaration.default)
+    value = st.session_state.get(key, _widget_value(declaration, declaration.default))
     if declaration.kind == "choice":
-        return st.selectbox(title, declaration.options, key=key, help=help_text, format_func=str)
+        index = list(declaration.options).index(value) if value in declaration.options else 0
+        return st.selectbox(
+            title, declaration.options, index, key=key, help=help_text, format_func=str
+        )
     if declaration.kind == "bool":
-        return st.toggle(title, key=key, help=help_text)
+        return st.toggle(title, bool(value), key=key, help=help_text)
     if declaration.kind == "layers":
-        return st.text_input(f"{title} (units per layer, like 128-64)", key=key, help=help_text)
+        label = f"{title} (units per layer, like 128-64)"
+        return st.text_input(label, str(value), key=key, help=help_text)
     if declaration.kind == "float" and declaration.log:
         grid = log_grid(declaration.low, declaration.high, declaration.default)
-        grid = sorted({*grid, st.session_state[key]})  # a linked value off the grid stays as is
-        return st.select_slider(title, grid, key=key, help=help_text, format_func="{:g}".format)
+        grid = sorted({*grid, value})  # a linked value off the grid stays as is
+        return st.select_slider(
+            title, grid, value, key=key, help=help_text, format_func="{:g}".format
+        )
     if declaration.kind == "float":
         step = (declaration.high - declaration.low) / 100
         return st.slider(
             title,
             float(declaration.low),
             float(declaration.high),
+            float(value),
             key=key,
             step=step,
             help=help_text,
         )
-    return st.slider(title, int(declaration.low), int(declaration.high), key=key, help=help_text)
+    return st.slider(
+        title, int(declaration.low), int(declaration.high), int(value), key=key, help=help_text
+    )
 
 
 def _widget_value(declaration: Hyperparameter, value: Any) -> Any:
@@ -203,11 +216,13 @@ def _run_settings(family: str, epochs: Hyperparameter | None, n_train: int) -> d
     linked = st.session_state.get(size_key)
     offered = set(TRAIN_SIZES) | ({linked} if isinstance(linked, int) and linked > 0 else set())
     sizes = sorted(size for size in offered if size < n_train) + [0]
-    if st.session_state.get(size_key) not in sizes:
-        st.session_state[size_key] = 0
+    size = st.session_state.get(size_key, 0)
+    if size not in sizes:
+        size = st.session_state[size_key] = 0
     train_size = st.select_slider(
         "Training digits",
         sizes,
+        size,  # also the widget's own default: see hyperparameter_widget
         key=size_key,
         format_func=lambda size: f"all {n_train:,}" if size == 0 else f"{size:,}",
         help="The first N training digits, as the article did; held-out digits come from these.",
@@ -216,5 +231,8 @@ def _run_settings(family: str, epochs: Hyperparameter | None, n_train: int) -> d
     if epochs is not None:
         run["epochs"] = hyperparameter_widget(family, epochs)
     seed_help = "The same seed and settings give the same model again."
-    run["seed"] = st.number_input("Seed", 0, 2**31 - 1, 0, key=_key(family, "seed"), help=seed_help)
+    seed = st.session_state.get(_key(family, "seed"), 0)
+    run["seed"] = st.number_input(
+        "Seed", 0, 2**31 - 1, seed, key=_key(family, "seed"), help=seed_help
+    )
     return run
