@@ -34,11 +34,15 @@ digit_gallery(images[picked], [f"{labels[i]}  ·  #{i}" for i in picked], size=7
 st.caption("Under each digit: its label, then its position (#) in the training set.")
 
 st.subheader("One digit up close")
+view = (shown, st.session_state.get("data_seed", 0))  # the filter and shuffle the sample shows
+if st.session_state.setdefault("data_view", view) != view:  # changed: follow it
+    st.session_state.data_view = view
+    st.session_state.data_position = int(picked[0])
 position = st.number_input(
     "Position in the training set",
     min_value=0,
     max_value=len(labels) - 1,
-    value=0,
+    key="data_position",
     help="Type any number shown under a digit above; position 0 is the first training digit.",
 )
 image = images[position]

@@ -8,12 +8,13 @@ values, so moving a slider never retrains.
 from __future__ import annotations
 
 import math
+import os
 from typing import Any
 from urllib.parse import urlencode
 
 import streamlit as st
 
-from mnistkit.links import settings_from_query, settings_to_query
+from mnistkit.links import settings_from_query, settings_to_query, shared_page_url
 from mnistkit.models import REGISTRY
 from mnistkit.models.base import Hyperparameter, HyperparameterError
 from mnistkit.training import RunConfig
@@ -176,13 +177,24 @@ def train_controls(n_train: int) -> RunConfig | None:
 
 
 def share_link() -> None:
-    """The link to the last run's settings, for a teacher to send to a class."""
+    """The link to the last run's settings, for a teacher to send to a class.
+
+    It uses ``MNISTKIT_PUBLIC_URL`` when set; a link on localhost is said to be useless to others.
+    """
     query = st.session_state.get(LINK_KEY)
     if not query:
         return
-    page = (st.context.url or "").split("?")[0]
+    page = shared_page_url(st.context.url or "", os.environ.get("MNISTKIT_PUBLIC_URL"))
     st.caption("A link that opens this page with the last run's settings filled in:")
-    st.code(f"{page}?{urlencode(query)}", language=None, wrap_lines=True)
+    st.code(f"{page.url}?{urlencode(query)}", language=None, wrap_lines=True)
+    if page.local_only:
+        st.warning(
+            "This link starts with this computer's own name (localhost), so it opens only here, "
+            "not on your students' devices. Start the app with `--server.address 0.0.0.0` and "
+            "set `MNISTKIT_PUBLIC_URL` to the address they use, such as "
+            "`http://192.168.1.20:8501` (see the README's set-up section).",
+            icon=":material/wifi_off:",
+        )
 
 
 def _read_link(n_train: int) -> None:

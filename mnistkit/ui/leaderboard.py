@@ -10,6 +10,13 @@ from mnistkit.evaluation import CLASSES, best_in_each_column, leaderboard, per_c
 from mnistkit.ui import state
 
 BEST_STYLE = "background-color: #dbe7d3; font-weight: 600"  # a quiet green, as the theme
+PIXELS_PER_CHARACTER = 7.6  # of a model name in the table's 14 px font, with room to spare
+
+
+def name_width(names) -> int:
+    """Pixels wide enough for the longest model name, so that no two names look the same."""
+    longest = max((len(str(name)) for name in names), default=10)
+    return int(min(560, max(160, 24 + PIXELS_PER_CHARACTER * longest)))
 
 
 def digit_by_digit_table(evaluation) -> None:
@@ -58,7 +65,7 @@ def leaderboard_table(dataset) -> None:
         table[["model", *digits]].style.apply(shade).format(dict.fromkeys(digits, "{:.1f}")),
         hide_index=True,
         column_config={
-            "model": st.column_config.TextColumn(width=200, pinned=True),
+            "model": st.column_config.TextColumn(width=name_width(table["model"]), pinned=True),
             **{digit: st.column_config.NumberColumn(width=52) for digit in digits},
         },
     )
