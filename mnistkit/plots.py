@@ -59,7 +59,11 @@ def _mark_chance(figure: go.Figure, **where) -> None:
     figure.add_hline(
         y=CHANCE_PERCENT,
         line={"color": "#888", "dash": "dash", "width": 1},
-        annotation={"text": "chance (10%)", "font": {"color": "#666", "size": 12}},
+        annotation={
+            "text": "chance (10%)",
+            "font": {"color": "#444", "size": 12},
+            "bgcolor": "rgba(255,255,255,0.85)",  # readable over bars
+        },
         annotation_position="top left",
         **where,
     )

@@ -86,6 +86,10 @@ def main() -> int:
                         )
                         wait_for_idle(page)
                         page.wait_for_timeout(1500)
+                    main = "document.querySelector('[data-testid=\"stMain\"]')"
+                    page.evaluate(f"() => {main}.scrollTo(0, 1e6)")  # lazy tables render
+                    page.wait_for_timeout(1500)
+                    page.evaluate(f"() => {main}.scrollTo(0, 0)")
                     path = screenshot(page, f"teacher-{name or 'home'}-{width}")
                     problems += [f"{path.name}: {text}" for text in error_texts(page)]
                     print(f"saved {path.relative_to(ROOT)}")

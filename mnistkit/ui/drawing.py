@@ -60,6 +60,7 @@ def drawing_pad(entry: ModelEntry, below: Callable[[], None] | None = None) -> N
             "Draw one digit below, large enough to fill most of the square; the answer changes "
             "each time you lift the pen."
         )
+        st.space("medium")  # room for the canvas's toolbar, which shows above it on hover
         with st.container(key="draw_canvas"):
             canvas = st_canvas(
                 stroke_width=width,

@@ -35,13 +35,19 @@ def digit_by_digit_table(evaluation) -> None:
     st.table(table)
 
 
+def _marked(entry: state.ModelEntry) -> str:
+    """The model's label, marked when it reads no better than chance."""
+    failed = state.reads_no_better_than_chance(entry)
+    return f"{entry.label} ⚠ no better than chance" if failed else entry.label
+
+
 def leaderboard_table(dataset) -> None:
     """Every model's scores, sortable, the best of each column shaded: overall, then F1 by digit.
 
     The ten F1 columns get a table of their own, so that neither table scrolls sideways.
     """
     entries = state.all_models()
-    rows = leaderboard([(e.label, e.trained, state.evaluation_of(e, dataset)) for e in entries])
+    rows = leaderboard([(_marked(e), e.trained, state.evaluation_of(e, dataset)) for e in entries])
     f1_columns = {f"F1 of {digit} (%)": str(digit) for digit in CLASSES}  # named by digit here
     digits = list(f1_columns.values())
     table = pd.DataFrame(rows).rename(columns=f1_columns)

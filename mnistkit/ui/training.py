@@ -110,7 +110,8 @@ def model_list() -> None:
         st.caption("None yet. Train one above, or upload a model file below.")
     for entry in entries:
         name, download, remove = st.columns([6, 2, 1], vertical_alignment="center")
-        name.write(entry.label)
+        failed = state.reads_no_better_than_chance(entry)
+        name.write(f"{entry.label} ⚠ reads no better than chance" if failed else entry.label)
         download.download_button(
             "Download",
             data=lambda trained=entry.trained: persistence.dumps(trained)[0],
