@@ -71,7 +71,8 @@ def leaderboard_table(dataset) -> None:
         table[["model", *digits]].style.apply(shade).format(dict.fromkeys(digits, "{:.1f}")),
         hide_index=True,
         column_config={
-            "model": st.column_config.TextColumn(width=name_width(table["model"]), pinned=True),
+            "model": st.column_config.TextColumn(width=name_width(table["model"])),  # unpinned: on
+            # a phone the digits scroll into view beside the name instead of hiding under it
             **{digit: st.column_config.NumberColumn(width=52) for digit in digits},
         },
     )
