@@ -211,7 +211,7 @@ def _add_evaluate(commands) -> None:
 def _evaluate(args: argparse.Namespace) -> int:
     from mnistkit import persistence
     from mnistkit.data import load_mnist
-    from mnistkit.evaluation import evaluate_dataset, mistakes
+    from mnistkit.evaluation import chance_verdict, evaluate_dataset, mistakes
 
     trained = persistence.load(args.model_file)
     dataset = load_mnist(args.data)
@@ -222,6 +222,9 @@ def _evaluate(args: argparse.Namespace) -> int:
         f"test accuracy: {evaluation.accuracy:.4f} "
         f"({evaluation.n_correct:,} of {evaluation.n_digits:,} test digits)"
     )
+    verdict = chance_verdict(dataclasses.replace(trained, test_accuracy=evaluation.accuracy))
+    if verdict is not None:
+        print(f"warning: {verdict}")
     print(f"prediction time: {evaluation.latency_ms:.4f} ms per digit (in one batch)")
     print()
     print(format_per_class(evaluation))

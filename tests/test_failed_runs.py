@@ -68,6 +68,12 @@ def test_the_command_line_says_so(mnist_path, tmp_path):
     assert code == 0  # the model is still saved: a teacher may want to show it
     (line,) = [line for line in stdout.getvalue().splitlines() if PHRASE in line]
     assert line.startswith("warning: ") and TOO_HIGH in line
+    evaluated = io.StringIO()
+    with contextlib.redirect_stdout(evaluated):
+        code = main(["evaluate", str(tmp_path / "collapsed.skops"), "--data", str(mnist_path)])
+    assert code == 0
+    (line,) = [line for line in evaluated.getvalue().splitlines() if PHRASE in line]
+    assert line.startswith("warning: ") and TOO_HIGH in line  # said again when evaluated
 
 
 def test_accuracy_axes_start_at_zero_and_mark_chance():
