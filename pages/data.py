@@ -50,7 +50,16 @@ st.write(
     f"Digit #{position} is labelled **{labels[position]}**. The model never sees a picture, "
     "only these 784 numbers, one per pixel: 0 is blank paper, 255 the darkest ink."
 )
-st.plotly_chart(plots.pixel_figure(image), width="stretch", config={"displayModeBar": False})
+# On a phone 28 numbers do not fit across: the grid keeps its shades, the box below the numbers.
+st.html(
+    "<style>@media (max-width: 640px) "
+    "{ .st-key-data_pixel_grid g.heatmap-label { display: none; } }</style>"
+)
+with st.container(key="data_pixel_grid"):
+    st.plotly_chart(
+        plots.pixel_figure(image), width="stretch", config={"displayModeBar": False}, key="pixels"
+    )
+st.caption("On a phone the grid shows only the shades; the box below holds its numbers.")
 with st.expander("The same numbers as Python prints them"):
     st.code(plots.pixel_matrix_text(image), language=None)
 

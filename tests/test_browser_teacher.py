@@ -85,3 +85,23 @@ def test_drawing_then_uploading_with_a_collapsed_model_shows_no_traceback(
         assert drawn.group() == uploaded.group()  # the same answer twice: it raised before
     finally:
         context.close()
+
+
+@pytest.mark.parametrize(("width", "numbers_shown"), [(1400, True), (390, False)])
+def test_the_pixel_grid_shows_its_numbers_where_they_fit(browser, server, width, numbers_shown):
+    """On a projector the 784 numbers are written on the grid; on a phone, where 28 of them
+    cannot fit across, the grid keeps its shades and the numbers are in the box below."""
+    context = browser.new_context(viewport={"width": width, "height": 1000})
+    page = context.new_page()
+    page.set_default_timeout(120_000)
+    try:
+        page.goto(f"{server.url}/data")
+        wait_for_idle(page)
+        label = page.locator(".st-key-data_pixel_grid g.heatmap-label text").first
+        label.wait_for(state="attached")
+        assert label.is_visible() is numbers_shown
+        if numbers_shown:  # readable from the back of a room: at least 12 px tall
+            assert label.bounding_box()["height"] >= 12
+        screenshot(page, f"teacher-data-grid-{width}")
+    finally:
+        context.close()
