@@ -16,7 +16,7 @@ PIXELS_PER_CHARACTER = 7.6  # of a model name in the table's 14 px font, with ro
 def name_width(names) -> int:
     """Pixels wide enough for the longest model name, so that no two names look the same."""
     longest = max((len(str(name)) for name in names), default=10)
-    return int(min(560, max(160, 24 + PIXELS_PER_CHARACTER * longest)))
+    return int(min(400, max(160, 24 + PIXELS_PER_CHARACTER * longest)))
 
 
 def digit_by_digit_table(evaluation) -> None:
@@ -38,7 +38,7 @@ def digit_by_digit_table(evaluation) -> None:
 def _marked(entry: state.ModelEntry) -> str:
     """The model's label, marked when it reads no better than chance."""
     failed = state.reads_no_better_than_chance(entry)
-    return f"{entry.label} ⚠ no better than chance" if failed else entry.label
+    return f"{entry.label} ⚠ at chance" if failed else entry.label
 
 
 def leaderboard_table(dataset) -> None:
@@ -79,5 +79,6 @@ def leaderboard_table(dataset) -> None:
     st.caption(
         "Click a column's name to sort by it. Shaded: the best of each column, which is the "
         "highest accuracy and F1 (%), the shortest times (seconds to train, milliseconds to "
-        "read one digit in a batch) and the fewest parameters (weights and biases learned)."
+        "read one digit in a batch) and the fewest parameters (weights and biases learned). "
+        "⚠ at chance: the model reads no better than guessing (10%)."
     )
