@@ -148,6 +148,7 @@ def run_config(args: argparse.Namespace):
 def _train(args: argparse.Namespace) -> int:
     from mnistkit import persistence
     from mnistkit.data import load_mnist
+    from mnistkit.evaluation import chance_verdict
     from mnistkit.training import train
 
     config = run_config(args)
@@ -160,6 +161,9 @@ def _train(args: argparse.Namespace) -> int:
     print(f"saved: {path}")
     if trained.test_accuracy is not None:
         print(f"test accuracy: {trained.test_accuracy:.4f}")
+    verdict = chance_verdict(trained)
+    if verdict is not None:
+        print(f"warning: {verdict}")
     return 0
 
 
@@ -210,7 +214,7 @@ def _add_evaluate(commands) -> None:
 def _evaluate(args: argparse.Namespace) -> int:
     from mnistkit import persistence
     from mnistkit.data import load_mnist
-    from mnistkit.evaluation import evaluate_dataset, mistakes
+    from mnistkit.evaluation import chance_verdict, evaluate_dataset, mistakes
 
     trained = persistence.load(args.model_file)
     dataset = load_mnist(args.data)
@@ -221,6 +225,9 @@ def _evaluate(args: argparse.Namespace) -> int:
         f"test accuracy: {evaluation.accuracy:.4f} "
         f"({evaluation.n_correct:,} of {evaluation.n_digits:,} test digits)"
     )
+    verdict = chance_verdict(dataclasses.replace(trained, test_accuracy=evaluation.accuracy))
+    if verdict is not None:
+        print(f"warning: {verdict}")
     print(f"prediction time: {evaluation.latency_ms:.4f} ms per digit (in one batch)")
     print()
     print(format_per_class(evaluation))

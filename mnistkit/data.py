@@ -65,6 +65,12 @@ class Dataset:
     x_test: np.ndarray
     y_test: np.ndarray
     source: str  # what was loaded, from where, how many digits, and why, after a fallback
+    summary: str = ""  # after a fallback: the same said for a teacher, without technical detail
+
+    @property
+    def headline(self) -> str:
+        """What a page shows: the plain summary after a fallback, else the source itself."""
+        return self.summary or self.source
 
     @property
     def n_train(self) -> int:
@@ -179,8 +185,18 @@ def _load_auto() -> Dataset:
         offline = isinstance(error, OfflineError)
     sample = _load_sample()
     total = sample.n_train + sample.n_test
+    why = (
+        "this computer could not reach the internet to download all 70,000"
+        if offline
+        else "the full MNIST could not be downloaded"
+    )
     return replace(
         sample,
+        summary=(
+            f"A smaller set of digits: the bundled sample of MNIST ({sample.n_train:,} training "
+            f"and {sample.n_test:,} test digits), because {why}. Every page works; scores are "
+            "measured on fewer test digits."
+        ),
         source=(
             f"{'offline: ' if offline else ''}using the bundled {total:,}-digit sample of MNIST "
             f"({sample.n_train:,} training and {sample.n_test:,} test digits), because {reason}"

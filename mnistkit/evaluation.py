@@ -16,6 +16,9 @@ from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
 
 from mnistkit.models.base import CLASSES, InputShapeError
 
+CHANCE = 1 / len(CLASSES)  # what guessing scores: 10% for ten digits
+NEAR_CHANCE = 2 * CHANCE  # below 20%, a model has learned next to nothing (a collapsed run)
+
 
 @dataclass(frozen=True)
 class Evaluation:
@@ -210,3 +213,63 @@ def best_in_each_column(rows: list[dict[str, Any]]) -> dict[str, list[int]]:
             target = max(values) if higher_is_better else min(values)
             best[column] = [index for index, value in enumerate(values) if value == target]
     return best
+
+
+def no_better_than_chance(
+    accuracy: float | None,
+    history: list[dict],
+    *,
+    learning_rate: float | None = None,
+    default_learning_rate: float | None = None,
+) -> str | None:
+    """The sentence saying a run ended near chance, with its likely cause; ``None`` if it learned.
+
+    ``history`` is the run's epochs (each with its ``loss``); the learning rates, when known, let
+    the sentence name the likely cause and the value to try instead.
+    """
+    if accuracy is None or accuracy >= NEAR_CHANCE:
+        return None
+    score = (
+        f"It reads no better than chance: {100 * accuracy:.1f}% of the test digits, where "
+        f"guessing gets {100 * CHANCE:.0f}%. "
+    )
+    return score + _likely_cause(history, learning_rate, default_learning_rate)
+
+
+def chance_verdict(trained: Any) -> str | None:
+    """``no_better_than_chance`` for a ``TrainedModel``, its settings read from the run."""
+    learning_rate = default = None
+    config = getattr(trained, "config", None)
+    if config is not None:
+        from mnistkit.models import get_model_class
+
+        learning_rate = config.hyperparameters.get("learning_rate")
+        default = get_model_class(config.model).defaults().get("learning_rate")
+    return no_better_than_chance(
+        trained.test_accuracy,
+        list(trained.history or []),
+        learning_rate=learning_rate,
+        default_learning_rate=default,
+    )
+
+
+def _likely_cause(history: list[dict], learning_rate: float | None, default: float | None) -> str:
+    losses = [row["loss"] for row in history if row.get("loss") is not None]
+    rate = "" if learning_rate is None else f" ({learning_rate:g})"
+    instead = "" if default is None else f"; try its default, {default:g}"
+    too_high = learning_rate is not None and default is not None and learning_rate > 10 * default
+    loss_rose = len(losses) > 1 and losses[-1] > losses[0]
+    if too_high or loss_rose:
+        return (
+            f"The likely cause: the learning rate{rate} is too high for this model, so each "
+            f"update overshoots instead of improving the weights{instead}."
+        )
+    if learning_rate is not None and default is not None and learning_rate < default / 100:
+        return (
+            f"The likely cause: the learning rate{rate} is too low for this model to learn in "
+            f"{len(history)} epoch{'' if len(history) == 1 else 's'}{instead}."
+        )
+    return (
+        "The likely cause: the run was too short or had too few training digits to learn; "
+        "try more epochs or more training digits."
+    )

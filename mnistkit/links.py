@@ -85,3 +85,34 @@ def settings_from_query(params: Mapping[str, str]) -> LinkSettings:
 
 def _reason(error: Exception) -> str:
     return str(error).rstrip(".")
+
+
+LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1", "0.0.0.0", ""}
+
+
+@dataclass(frozen=True)
+class SharedPage:
+    """The address to hand a class for a page, and whether it only works on this computer."""
+
+    url: str
+    local_only: bool  # built from localhost: useless to students on other machines
+
+
+def shared_page_url(page_url: str, public_url: str | None = None) -> SharedPage:
+    """The page's address for students: on ``public_url`` (``MNISTKIT_PUBLIC_URL``) when set.
+
+    ``page_url`` is the address the teacher's browser used, e.g. ``http://localhost:8501/train``;
+    only its path is kept when a public address is given.
+    """
+    from urllib.parse import urlsplit
+
+    page = urlsplit(page_url or "")
+    if public_url and public_url.strip():
+        base = public_url.strip().rstrip("/")
+        if "://" not in base:
+            base = f"http://{base}"
+        url = base + (page.path or "/")
+    else:
+        url = f"{page.scheme}://{page.netloc}{page.path}" if page.netloc else page_url.split("?")[0]
+    host = (urlsplit(url).hostname or "").lower()
+    return SharedPage(url=url, local_only=host in LOCAL_HOSTS or host.startswith("127."))

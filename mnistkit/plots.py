@@ -15,7 +15,9 @@ from plotly.subplots import make_subplots
 DIGITS = list(range(10))
 INK = "#2f4b6e"  # the calm blue of the theme
 MISTAKE = "#b5533c"
+LOSS = "#8a6d1f"  # an ochre, so that no two lines of a legend share a colour
 FONT = {"family": "sans-serif", "size": 13}
+CHANCE_PERCENT = 10  # what guessing one of ten digits scores
 
 
 def display_image(image: np.ndarray, size: int = 112) -> np.ndarray:
@@ -52,6 +54,31 @@ def _layout(figure: go.Figure, height: int, **extra) -> go.Figure:
     return figure
 
 
+def _mark_chance(figure: go.Figure, **where) -> None:
+    """A dashed line at chance level (10%), labelled, so a failed run looks like one."""
+    figure.add_hline(
+        y=CHANCE_PERCENT,
+        line={"color": "#888", "dash": "dash", "width": 1},
+        annotation={
+            "text": "chance (10%)",
+            "font": {"color": "#444", "size": 12},
+            "bgcolor": "rgba(255,255,255,0.85)",  # readable over bars
+        },
+        annotation_position="top left",
+        **where,
+    )
+
+
+def nice_ticks(top: float, count: int = 4) -> list[float]:
+    """Round tick values from 0 to at least ``top`` in 1-2-5 steps: 0, 0.2, 0.4… or 0, 5, 10…"""
+    if not top > 0:
+        return [0.0, 1.0]
+    rough = top / count
+    power = 10 ** np.floor(np.log10(rough))
+    step = next(m * power for m in (1, 2, 5, 10) if m * power >= rough)
+    return [round(step * index, 10) for index in range(int(np.ceil(top / step)) + 1)]
+
+
 def pixel_figure(image: np.ndarray, title: str = "", show_values: bool = True) -> go.Figure:
     """One digit as a 28x28 grid of pixels, each with its value written on it."""
     values = np.asarray(image, dtype=np.int64)
@@ -61,7 +88,7 @@ def pixel_figure(image: np.ndarray, title: str = "", show_values: bool = True) -
             z=values,
             text=text if show_values else None,
             texttemplate="%{text}" if show_values else None,
-            textfont={"size": 8},
+            textfont={"size": 13},  # readable on a projector
             colorscale=[[0, "#ffffff"], [1, "#1f2a36"]],
             zmin=0,
             zmax=255,
@@ -75,7 +102,7 @@ def pixel_figure(image: np.ndarray, title: str = "", show_values: bool = True) -
     figure.update_yaxes(
         title="Pixel row", autorange="reversed", scaleanchor="x", constrain="domain", showgrid=False
     )
-    _layout(figure, 640 if show_values else 380, title=title)
+    _layout(figure, 860 if show_values else 380, title=title)
     return figure.update_layout(plot_bgcolor="#e8e6df")  # the gaps between pixels
 
 
@@ -102,7 +129,7 @@ def training_figure(history: Sequence[dict]) -> go.Figure:
     epochs = list(range(1, len(history) + 1))
     figure = make_subplots(rows=1, cols=2, subplot_titles=("Training loss", "Accuracy"))
     figure.add_trace(
-        go.Scatter(x=epochs, y=[row["loss"] for row in history], name="loss", line_color=INK),
+        go.Scatter(x=epochs, y=[row["loss"] for row in history], name="loss", line_color=LOSS),
         row=1,
         col=1,
     )
@@ -118,7 +145,8 @@ def training_figure(history: Sequence[dict]) -> go.Figure:
             )
     figure.update_xaxes(title="Epoch", tickmode="linear", dtick=max(1, len(epochs) // 10))
     figure.update_yaxes(title="Mean loss", row=1, col=1)
-    figure.update_yaxes(title="Accuracy (%)", row=1, col=2)
+    figure.update_yaxes(title="Accuracy (%)", range=[0, 102], row=1, col=2)  # from 0: honest
+    _mark_chance(figure, row=1, col=2)
     return _layout(figure, 320, legend={"orientation": "h", "y": -0.25})
 
 
@@ -201,9 +229,9 @@ def per_class_figure(precision, recall, f1) -> go.Figure:
     ):
         percents = 100 * np.asarray(values, dtype=np.float64)
         figure.add_trace(go.Bar(x=DIGITS, y=percents, name=name, marker_color=color))
-    low = float(min(100 * np.min(np.asarray(v, dtype=np.float64)) for v in (precision, recall, f1)))
     figure.update_xaxes(title="Digit", tickmode="array", tickvals=DIGITS)
-    figure.update_yaxes(title="Score (%)", range=[max(0.0, low - 5), 100])
+    figure.update_yaxes(title="Score (%)", range=[0, 102])  # from 0, so small gaps look small
+    _mark_chance(figure)
     return _layout(figure, 320, barmode="group", legend={"orientation": "h", "y": -0.25})
 
 
@@ -248,25 +276,44 @@ def signed_digits_figure(
 
 
 def readings_figure(names: Sequence[str], probabilities: np.ndarray) -> go.Figure:
-    """Each model's probability for each digit as a heatmap: one row per model."""
+    """Each model's probability for each digit as a heatmap: one row per model.
+
+    Names are wrapped and cells under 1% left blank, so it stays readable on a phone.
+    """
     percents = 100 * np.asarray(probabilities, dtype=np.float64)
+    rows = [f"{index + 1}. {name}" for index, name in enumerate(names)]  # unique, in list order
     figure = go.Figure(
         go.Heatmap(
             z=percents,
             x=DIGITS,
-            y=list(names),
-            text=np.vectorize(lambda value: f"{value:.0f}")(percents),
+            y=[_wrapped(row) for row in rows],
+            text=np.vectorize(lambda value: f"{value:.0f}" if value >= 1 else "")(percents),
             texttemplate="%{text}",
             colorscale=[[0, "#ffffff"], [1, INK]],
             zmin=0,
             zmax=100,
-            colorbar={"title": {"text": "Probability (%)", "side": "right"}, "thickness": 12},
-            hovertemplate="%{y}: digit %{x}, %{z:.1f}%<extra></extra>",
+            showscale=False,
+            customdata=np.array([[row] * len(DIGITS) for row in rows]),
+            hovertemplate="%{customdata}: digit %{x}, %{z:.1f}%<extra></extra>",
         )
     )
-    figure.update_xaxes(title="Digit", tickmode="array", tickvals=DIGITS, side="top")
-    figure.update_yaxes(title="Model", autorange="reversed")
-    return _layout(figure, 120 + 40 * len(names))
+    figure.update_xaxes(
+        title="Digit (numbers: probability in %)", tickmode="array", tickvals=DIGITS, side="top"
+    )
+    figure.update_yaxes(title=None, autorange="reversed", automargin=True, tickfont={"size": 11})
+    return _layout(figure, 110 + 48 * len(names))
+
+
+def _wrapped(text: str, width: int = 22) -> str:
+    """``text`` broken into lines of about ``width`` characters, for Plotly (``<br>``)."""
+    lines, line = [], ""
+    for word in text.split():
+        if line and len(line) + 1 + len(word) > width:
+            lines.append(line)
+            line = word
+        else:
+            line = f"{line} {word}".strip()
+    return "<br>".join([*lines, line])
 
 
 def learning_curve_figure(
@@ -307,13 +354,26 @@ def learning_curve_figure(
         font={"color": "#666"},
     )
     ends = np.log10([min(min(sizes), marked), max(max(sizes), marked)])
+    ticks = sorted({*map(int, sizes), int(marked)})
     figure.update_xaxes(
-        title="Training images (log scale)", type="log", range=[ends[0] - 0.2, ends[1] + 0.2]
+        title="Training images (log scale)",
+        type="log",
+        range=[ends[0] - 0.2, ends[1] + 0.2],
+        tickmode="array",
+        tickvals=ticks,
+        ticktext=[f"{size:,}" for size in ticks],  # the real sizes: 500, 5,000, 60,000
     )
-    low = min(100 * min(accuracies), 100)
-    figure.update_yaxes(title="Test accuracy (%)", secondary_y=False, range=[low - 5, 102])
+    figure.update_yaxes(title="Test accuracy (%)", secondary_y=False, range=[0, 102])
+    _mark_chance(figure, secondary_y=False)
+    times = nice_ticks(max(seconds, default=0))
     figure.update_yaxes(
-        title="Training time (s)", secondary_y=True, showgrid=False, rangemode="tozero"
+        title="Training time (s)",
+        secondary_y=True,
+        showgrid=False,
+        range=[0, times[-1] * 1.02],
+        tickmode="array",
+        tickvals=times,
+        ticktext=[f"{value:g}" for value in times],
     )
     figure = _layout(figure, 400, legend={"orientation": "h", "y": -0.25})
     return figure.update_layout(margin={"t": 60})

@@ -96,6 +96,17 @@ def disagree(readings: list[Reading]) -> bool:
     return len(answers(readings)) > 1
 
 
+def disagreement_lines(grouped: dict[int, list[str]]) -> list[str]:
+    """One line per answer naming its models, each name in quotes, so that names holding
+    commas stay whole: ``Reads 3: “Linear net (NumPy), cross entropy” and “Keras MLP”``."""
+    lines = []
+    for answer, names in grouped.items():
+        quoted = [f"“{name}”" for name in names]
+        listed = quoted[0] if len(quoted) == 1 else ", ".join(quoted[:-1]) + " and " + quoted[-1]
+        lines.append(f"Reads {answer}: {listed}")
+    return lines
+
+
 def is_linear(model: Any) -> bool:
     """Whether ``model`` scores each digit with one weighted sum of the 784 pixels."""
     return _linear_network(model) is not None

@@ -351,3 +351,23 @@ def _training_images(config: RunConfig, dataset) -> tuple[np.ndarray, np.ndarray
             f"train_size is {size:,} but the data set has only {available:,} training images."
         )
     return dataset.x_train[:size], dataset.y_train[:size]
+
+
+def settings_used(config: RunConfig) -> str:
+    """The settings a run used, in words: ``learning rate 0.001, batch size 128, …, seed 0``."""
+    model_class = get_model_class(config.model)
+    parts = []
+    for name, value in config.hyperparameters.items():
+        parts.append(f"{model_class.declaration(name).title.lower()} {_shown(value)}")
+    size = "all" if config.train_size is None else f"{config.train_size:,}"
+    epochs = f"{config.epochs} epoch{'' if config.epochs == 1 else 's'}"
+    return ", ".join([*parts, epochs, f"{size} training digits", f"seed {config.seed}"])
+
+
+def _shown(value: Any) -> str:
+    """A setting's value as a learner reads it: 0.001, 256-128, true."""
+    if isinstance(value, tuple):
+        return "-".join(map(str, value))
+    if isinstance(value, bool):
+        return str(value).lower()
+    return f"{value:g}" if isinstance(value, int | float) else str(value)

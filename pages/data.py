@@ -34,11 +34,15 @@ digit_gallery(images[picked], [f"{labels[i]}  ·  #{i}" for i in picked], size=7
 st.caption("Under each digit: its label, then its position (#) in the training set.")
 
 st.subheader("One digit up close")
+view = (shown, st.session_state.get("data_seed", 0))  # the filter and shuffle the sample shows
+if st.session_state.setdefault("data_view", view) != view:  # changed: follow it
+    st.session_state.data_view = view
+    st.session_state.data_position = int(picked[0])
 position = st.number_input(
     "Position in the training set",
     min_value=0,
     max_value=len(labels) - 1,
-    value=0,
+    key="data_position",
     help="Type any number shown under a digit above; position 0 is the first training digit.",
 )
 image = images[position]
@@ -46,7 +50,16 @@ st.write(
     f"Digit #{position} is labelled **{labels[position]}**. The model never sees a picture, "
     "only these 784 numbers, one per pixel: 0 is blank paper, 255 the darkest ink."
 )
-st.plotly_chart(plots.pixel_figure(image), width="stretch", config={"displayModeBar": False})
+# On a phone 28 numbers do not fit across: the grid keeps its shades, the box below the numbers.
+st.html(
+    "<style>@media (max-width: 640px) "
+    "{ .st-key-data_pixel_grid g.heatmap-label { display: none; } }</style>"
+)
+with st.container(key="data_pixel_grid"):
+    st.plotly_chart(
+        plots.pixel_figure(image), width="stretch", config={"displayModeBar": False}, key="pixels"
+    )
+st.caption("On a phone the grid shows only the shades; the box below holds its numbers.")
 with st.expander("The same numbers as Python prints them"):
     st.code(plots.pixel_matrix_text(image), language=None)
 

@@ -16,7 +16,11 @@ st.markdown(
     "Nothing needs installing, and nothing you do here changes anything for other visitors."
 )
 
-st.info(f"**Digits in use:** {current_dataset().source}", icon=":material/dataset:")
+dataset = current_dataset()
+st.info(f"**Digits in use:** {dataset.headline}", icon=":material/dataset:")
+if dataset.summary:  # a fallback: the technical reason, for whoever runs the server
+    with st.expander("Details for whoever runs the server"):
+        st.caption(dataset.source)
 
 st.subheader("Four steps")
 steps = [
@@ -30,8 +34,6 @@ for column, (page, label, icon, description) in zip(st.columns(4), steps, strict
         st.page_link(page, label=f"**{label}**", icon=icon)
         st.caption(description)
 
-st.page_link(
-    "pages/compare.py",
-    label="**Then compare**: what more data, a better loss or a hidden layer buys, measured here.",
-    icon=":material/compare_arrows:",
-)
+with st.container(border=True):  # a short link and its sentence, so a phone shows both whole
+    st.page_link("pages/compare.py", label="**Then compare**", icon=":material/compare_arrows:")
+    st.caption("What more data, a better loss or a hidden layer buys, measured here.")

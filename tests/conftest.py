@@ -28,6 +28,14 @@ def require(condition: bool, reason: str) -> None:
     pytest.skip(reason)
 
 
+GET_MNIST = (
+    "get it with mnistkit's own download, "
+    """python -c "from mnistkit.data import load_mnist; load_mnist('download')" """
+    "(11 MB, checked, saved as ~/.keras/datasets/mnist.npz), then run the tests with "
+    "MNIST_NPZ=~/.keras/datasets/mnist.npz"
+)
+
+
 def mnist_npz_path() -> Path:
     return Path(os.environ.get("MNIST_NPZ") or ROOT.parent / "shared" / "data" / "mnist.npz")
 
@@ -35,7 +43,7 @@ def mnist_npz_path() -> Path:
 @pytest.fixture(scope="session")
 def mnist_path() -> Path:
     path = mnist_npz_path()
-    require(path.is_file(), f"real MNIST not found at {path}; set MNIST_NPZ")
+    require(path.is_file(), f"real MNIST not found at {path}; {GET_MNIST}")
     return path
 
 

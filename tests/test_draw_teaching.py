@@ -174,7 +174,7 @@ def test_disagreement_is_highlighted(on_the_sample, models, sample):
     warning = texts(at.warning)
     assert "The models disagree." in warning
     for trained in (linear, mlp):
-        assert f"{trained.name}: {trained.model.predict(digit)[0]}" in warning
+        assert f"Reads {trained.model.predict(digit)[0]}: “{trained.name}”" in warning  # whole
     assert sum(":red[" in m.value for m in at.markdown) == 1  # the one in the minority
 
 

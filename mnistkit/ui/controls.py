@@ -10,12 +10,13 @@ submitted with valid values, so moving a slider never retrains. A preset is appl
 from __future__ import annotations
 
 import math
+import os
 from typing import Any
 from urllib.parse import urlencode
 
 import streamlit as st
 
-from mnistkit.links import settings_from_query, settings_to_query
+from mnistkit.links import settings_from_query, settings_to_query, shared_page_url
 from mnistkit.models import REGISTRY
 from mnistkit.models.base import Hyperparameter
 from mnistkit.training import RunConfig, declarations, preset_settings
@@ -44,31 +45,44 @@ def _key(family: str, name: str) -> str:
 
 
 def hyperparameter_widget(family: str, declaration: Hyperparameter) -> Any:
-    """One widget for one declared setting; returns its value (text for layers, parsed later)."""
+    """One widget for one declared setting; returns its value (text for layers, parsed later).
+
+    Each widget is also given the value the server holds as its own default: a browser that
+    draws it afresh (after an interrupted rerun, under load) then shows that value, never the
+    widget's minimum, and a form submitted from it sends what it shows.
+    """
     key, title, help_text = _key(family, declaration.name), declaration.title, declaration.help
-    if key not in st.session_state:
-        st.session_state[key] = _widget_value(declaration, declaration.default)
+    value = st.session_state.get(key, _widget_value(declaration, declaration.default))
     if declaration.kind == "choice":
-        return st.selectbox(title, declaration.options, key=key, help=help_text, format_func=str)
+        index = list(declaration.options).index(value) if value in declaration.options else 0
+        return st.selectbox(
+            title, declaration.options, index, key=key, help=help_text, format_func=str
+        )
     if declaration.kind == "bool":
-        return st.toggle(title, key=key, help=help_text)
+        return st.toggle(title, bool(value), key=key, help=help_text)
     if declaration.kind == "layers":
-        return st.text_input(f"{title} (units per layer, like 128-64)", key=key, help=help_text)
+        label = f"{title} (units per layer, like 128-64)"
+        return st.text_input(label, str(value), key=key, help=help_text)
     if declaration.kind == "float" and declaration.log:
         grid = log_grid(declaration.low, declaration.high, declaration.default)
-        grid = sorted({*grid, st.session_state[key]})  # a linked value off the grid stays as is
-        return st.select_slider(title, grid, key=key, help=help_text, format_func="{:g}".format)
+        grid = sorted({*grid, value})  # a linked value off the grid stays as is
+        return st.select_slider(
+            title, grid, value, key=key, help=help_text, format_func="{:g}".format
+        )
     if declaration.kind == "float":
         step = (declaration.high - declaration.low) / 100
         return st.slider(
             title,
             float(declaration.low),
             float(declaration.high),
+            float(value),
             key=key,
             step=step,
             help=help_text,
         )
-    return st.slider(title, int(declaration.low), int(declaration.high), key=key, help=help_text)
+    return st.slider(
+        title, int(declaration.low), int(declaration.high), int(value), key=key, help=help_text
+    )
 
 
 def _widget_value(declaration: Hyperparameter, value: Any) -> Any:
@@ -155,13 +169,24 @@ def train_controls(n_train: int) -> RunConfig | None:
 
 
 def share_link() -> None:
-    """The link to the last run's settings, for a teacher to send to a class."""
+    """The link to the last run's settings, for a teacher to send to a class.
+
+    It uses ``MNISTKIT_PUBLIC_URL`` when set; a link on localhost is said to be useless to others.
+    """
     query = st.session_state.get(LINK_KEY)
     if not query:
         return
-    page = (st.context.url or "").split("?")[0]
+    page = shared_page_url(st.context.url or "", os.environ.get("MNISTKIT_PUBLIC_URL"))
     st.caption("A link that opens this page with the last run's settings filled in:")
-    st.code(f"{page}?{urlencode(query)}", language=None, wrap_lines=True)
+    st.code(f"{page.url}?{urlencode(query)}", language=None, wrap_lines=True)
+    if page.local_only:
+        st.warning(
+            "This link starts with this computer's own name (localhost), so it opens only here, "
+            "not on your students' devices. Start the app with `--server.address 0.0.0.0` and "
+            "set `MNISTKIT_PUBLIC_URL` to the address they use, such as "
+            "`http://192.168.1.20:8501` (see the README's set-up section).",
+            icon=":material/wifi_off:",
+        )
 
 
 def _read_link(n_train: int) -> None:
@@ -189,16 +214,16 @@ def _read_link(n_train: int) -> None:
 def _run_settings(family: str, known: dict[str, Hyperparameter], n_train: int) -> dict[str, Any]:
     """Training-set size, epochs, held-out share and seed; 0 in the size slider: every digit."""
     size_key = _key(family, "train_size")
-    if size_key not in st.session_state:
-        st.session_state[size_key] = 0
-    linked = st.session_state[size_key]
+    linked = st.session_state.get(size_key, 0)
     offered = set(TRAIN_SIZES) | ({linked} if isinstance(linked, int) and linked > 0 else set())
     sizes = sorted(size for size in offered if known["train_size"].low <= size < n_train) + [0]
-    if st.session_state[size_key] not in sizes:
-        st.session_state[size_key] = 0
+    size = st.session_state.get(size_key, 0)
+    if size not in sizes:
+        size = st.session_state[size_key] = 0
     train_size = st.select_slider(
         known["train_size"].title,
         sizes,
+        size,  # also the widget's own default: see hyperparameter_widget
         key=size_key,
         format_func=lambda size: f"all {n_train:,}" if size == 0 else f"{size:,}",
         help=known["train_size"].help,
@@ -208,9 +233,8 @@ def _run_settings(family: str, known: dict[str, Hyperparameter], n_train: int) -
     run["validation_share"] = hyperparameter_widget(family, known["validation_share"])
     seed = known["seed"]
     key = _key(family, "seed")
-    if key not in st.session_state:
-        st.session_state[key] = seed.default
-    run["seed"] = st.number_input(seed.title, seed.low, seed.high, key=key, help=seed.help)
+    value = st.session_state.get(key, seed.default)
+    run["seed"] = st.number_input(seed.title, seed.low, seed.high, value, key=key, help=seed.help)
     largest = n_train * known["epochs"].high
     if limits.max_images_per_run() < largest:
         st.caption(

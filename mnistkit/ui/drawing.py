@@ -39,7 +39,9 @@ def show_answer(entry: ModelEntry, image, key: str) -> None:
             best = int(np.argmax(probabilities))
             st.markdown(f"### Prediction: {best}")
             st.caption(f"{100 * probabilities[best]:.0f}% sure, according to {entry.name}")
-        st.plotly_chart(plots.probability_figure(probabilities), width="stretch")
+        st.plotly_chart(  # keyed: the pad's and a picture's charts may show equal numbers
+            plots.probability_figure(probabilities), width="stretch", key=f"{key}_chart"
+        )
 
 
 @st.fragment
@@ -59,6 +61,7 @@ def drawing_pad(entry: ModelEntry, below: Callable[[], None] | None = None) -> N
             "Draw one digit below, large enough to fill most of the square; the answer changes "
             "each time you lift the pen."
         )
+        st.space("medium")  # room for the canvas's toolbar, which shows above it on hover
         with st.container(key="draw_canvas"):
             canvas = st_canvas(
                 stroke_width=width,

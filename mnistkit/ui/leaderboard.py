@@ -10,6 +10,13 @@ from mnistkit.evaluation import CLASSES, best_in_each_column, leaderboard, per_c
 from mnistkit.ui import state
 
 BEST_STYLE = "background-color: #dbe7d3; font-weight: 600"  # a quiet green, as the theme
+PIXELS_PER_CHARACTER = 7.6  # of a model name in the table's 14 px font, with room to spare
+
+
+def name_width(names) -> int:
+    """Pixels wide enough for the longest model name, so that no two names look the same."""
+    longest = max((len(str(name)) for name in names), default=10)
+    return int(min(400, max(160, 24 + PIXELS_PER_CHARACTER * longest)))
 
 
 def digit_by_digit_table(evaluation) -> None:
@@ -28,13 +35,19 @@ def digit_by_digit_table(evaluation) -> None:
     st.table(table)
 
 
+def _marked(entry: state.ModelEntry) -> str:
+    """The model's label, marked when it reads no better than chance."""
+    failed = state.reads_no_better_than_chance(entry)
+    return f"{entry.label} ⚠ at chance" if failed else entry.label
+
+
 def leaderboard_table(dataset) -> None:
     """Every model's scores, sortable, the best of each column shaded: overall, then F1 by digit.
 
     The ten F1 columns get a table of their own, so that neither table scrolls sideways.
     """
     entries = state.all_models()
-    rows = leaderboard([(e.label, e.trained, state.evaluation_of(e, dataset)) for e in entries])
+    rows = leaderboard([(_marked(e), e.trained, state.evaluation_of(e, dataset)) for e in entries])
     f1_columns = {f"F1 of {digit} (%)": str(digit) for digit in CLASSES}  # named by digit here
     digits = list(f1_columns.values())
     table = pd.DataFrame(rows).rename(columns=f1_columns)
@@ -58,12 +71,14 @@ def leaderboard_table(dataset) -> None:
         table[["model", *digits]].style.apply(shade).format(dict.fromkeys(digits, "{:.1f}")),
         hide_index=True,
         column_config={
-            "model": st.column_config.TextColumn(width=200, pinned=True),
+            "model": st.column_config.TextColumn(width=name_width(table["model"])),  # unpinned: on
+            # a phone the digits scroll into view beside the name instead of hiding under it
             **{digit: st.column_config.NumberColumn(width=52) for digit in digits},
         },
     )
     st.caption(
         "Click a column's name to sort by it. Shaded: the best of each column, which is the "
         "highest accuracy and F1 (%), the shortest times (seconds to train, milliseconds to "
-        "read one digit in a batch) and the fewest parameters (weights and biases learned)."
+        "read one digit in a batch) and the fewest parameters (weights and biases learned). "
+        "⚠ at chance: the model reads no better than guessing (10%)."
     )

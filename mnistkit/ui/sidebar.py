@@ -16,7 +16,7 @@ def show_sidebar(load_ready_made: bool = True) -> None:
     """
     with st.sidebar:
         st.caption("**Digits in use**")
-        st.caption(current_dataset().source)
+        st.caption(current_dataset().headline)
         st.caption("**Models in this session**")
         entries = state.all_models(load_ready_made=load_ready_made)
         for entry in entries:

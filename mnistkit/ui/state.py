@@ -134,6 +134,13 @@ def all_models(*, load_ready_made: bool = True) -> list[ModelEntry]:
     return entries + [ModelEntry(name, trained) for name, trained in _own().items()]
 
 
+def reads_no_better_than_chance(entry: ModelEntry) -> bool:
+    """True when the model's run ended near chance (10% for ten digits): a failed run."""
+    from mnistkit.evaluation import chance_verdict
+
+    return chance_verdict(entry.trained) is not None
+
+
 def find_model(name: str | None) -> ModelEntry | None:
     return next((entry for entry in all_models() if entry.name == name), None)
 

@@ -175,8 +175,11 @@ def every_model(
         if len(readings) == 1:
             st.info("You have one model; train another on the Train page to compare them.")
         elif teaching.disagree(readings):
-            parts = [f"{', '.join(names)}: {answer}" for answer, names in grouped.items()]
-            st.warning("The models disagree. " + "; ".join(parts) + ".", icon=":material/help:")
+            lines = teaching.disagreement_lines(grouped)
+            st.warning(
+                "The models disagree.\n" + "\n".join(f"- {line}" for line in lines),
+                icon=":material/help:",
+            )
         else:
             st.success(f"All {len(readings)} models read {majority}.")
     for start in range(0, len(readings), 4):

@@ -5,8 +5,9 @@ from __future__ import annotations
 import streamlit as st
 
 from mnistkit import persistence, plots
+from mnistkit.evaluation import chance_verdict
 from mnistkit.memory import release_memory
-from mnistkit.training import RunConfig, TrainingDiverged, train
+from mnistkit.training import RunConfig, TrainingDiverged, settings_used, train
 from mnistkit.ui import limits, state
 from mnistkit.ui.data import current_dataset
 
@@ -63,17 +64,30 @@ def run_training(config: RunConfig) -> None:
 
 
 def last_run() -> None:
-    """The newest model's score and its training curves, until the next run."""
+    """The newest model's score, the settings it used and its curves, until the next run.
+
+    A run that ended near chance is called a failure, with its likely cause, not "ready".
+    """
     entry = state.find_model(st.session_state.get(LAST_RUN_KEY))
     if entry is None:
         return
     trained = entry.trained
-    accuracy = "" if trained.test_accuracy is None else f"{100 * trained.test_accuracy:.1f}% "
-    st.success(
-        f"**{entry.name}** is ready: it reads {accuracy}of the test digits correctly and trained "
-        f"in {trained.seconds:.1f} s. It is now in your list of models.",
-        icon=":material/check_circle:",
-    )
+    verdict = chance_verdict(trained)
+    if verdict is not None:
+        st.error(
+            f"**{entry.name}** finished training, but it is not worth using yet. {verdict} "
+            "It stays in your list, marked, so you can compare it with the others.",
+            icon=":material/error:",
+        )
+    else:
+        accuracy = "" if trained.test_accuracy is None else f"{100 * trained.test_accuracy:.1f}% "
+        st.success(
+            f"**{entry.name}** is ready: it reads {accuracy}of the test digits correctly and "
+            f"trained in {trained.seconds:.1f} s. It is now in your list of models.",
+            icon=":material/check_circle:",
+        )
+    with st.container(key="last_run_settings"):
+        st.caption(f"Settings used: {settings_used(trained.config)}.")
     st.plotly_chart(plots.training_figure(trained.history), width="stretch", key="last_run")
 
 
@@ -101,7 +115,8 @@ def model_list() -> None:
         st.caption("None yet. Train one above, or upload a model file below.")
     for entry in entries:
         name, download, remove = st.columns([6, 2, 1], vertical_alignment="center")
-        name.write(entry.label)
+        failed = state.reads_no_better_than_chance(entry)
+        name.write(f"{entry.label} ⚠ reads no better than chance" if failed else entry.label)
         download.download_button(
             "Download",
             data=lambda trained=entry.trained: persistence.dumps(trained)[0],
