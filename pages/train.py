@@ -2,6 +2,7 @@
 
 import streamlit as st
 
+from mnistkit.ui.classroom import keeping_note
 from mnistkit.ui.controls import share_link, train_controls
 from mnistkit.ui.data import current_dataset
 from mnistkit.ui.router import through_the_router
@@ -29,6 +30,6 @@ last_run()
 share_link()
 
 st.subheader("Your models")
-st.write("Every model you train stays here while this tab is open. Download one to keep it.")
+st.write(keeping_note())
 model_list()
 model_upload()
