@@ -142,5 +142,6 @@ def test_the_teachers_view_shows_learners_digits_and_models(state_dir):
     at = class_page({"code": new.code, "teacher": new.teacher_key})
     assert at.header[0].value == "Teacher's view: Year 9"
     assert any("**10 digits**" in m.value for m in at.markdown)
-    learners = at.dataframe[0].value
+    learners = at.table[0].value
     assert list(learners["Nickname"]) == ["Ana", "Ben"]
+    assert list(learners["Digits"]) == [5, 5]

@@ -423,24 +423,23 @@ def _learners_table(rows: list[classes.LearnerRow]) -> None:
         st.caption("No one yet: show the join code or the QR code.")
         return
     with st.container(key="class_learners"):
-        st.dataframe(
+        st.table(
             [
                 {
-                    "Nickname": row.nickname,
+                    "Nickname": plain(row.nickname),
                     "Active": "yes" if row.active else "no",
                     "Joined (UTC)": f"{row.joined_at:%H:%M %d %b}",
                     "Last seen (UTC)": f"{row.last_seen_at:%H:%M %d %b}",
                     "Digits": row.digits,
                     "Models": row.models,
-                    "Best model": row.best_model or "none yet",
+                    "Best model": plain(row.best_model or "none yet"),
                     "Its MNIST accuracy (%)": (
-                        None if row.best_accuracy is None else round(100 * row.best_accuracy, 1)
+                        "-" if row.best_accuracy is None else f"{100 * row.best_accuracy:.1f}"
                     ),
                 }
                 for row in rows
             ],
             hide_index=True,
-            width="stretch",
         )
 
 
@@ -504,21 +503,20 @@ def _models_on_class_digits(db: Database, code: str, key: str, digits: classes.C
         results[name] = (trained, cache[cache_key])
     ranked = sorted(results.items(), key=lambda item: -item[1][1].accuracy)
     with st.container(key="class_leaderboard"):
-        st.dataframe(
+        st.table(
             [
                 {
                     "Rank": rank,
-                    "Model": name,
+                    "Model": plain(name),
                     "Class digits read correctly": f"{ev.n_correct} of {ev.n_digits}",
-                    "Accuracy on class digits (%)": round(100 * ev.accuracy, 1),
+                    "Accuracy on class digits (%)": f"{100 * ev.accuracy:.1f}",
                     "Accuracy on MNIST test digits (%)": (
-                        None if t.test_accuracy is None else round(100 * t.test_accuracy, 1)
+                        "-" if t.test_accuracy is None else f"{100 * t.test_accuracy:.1f}"
                     ),
                 }
                 for rank, (name, (t, ev)) in enumerate(ranked, start=1)
             ],
             hide_index=True,
-            width="stretch",
         )
     st.caption("The class leaderboard: ranked by accuracy on the class's own digits.")
     names = [name for name, _ in ranked]
