@@ -145,3 +145,34 @@ def test_the_teachers_view_shows_learners_digits_and_models(state_dir):
     learners = at.table[0].value
     assert list(learners["Nickname"]) == ["Ana", "Ben"]
     assert list(learners["Digits"]) == [5, 5]
+
+
+def test_a_learner_trains_and_evaluates_on_the_class_digits(state_dir):
+    db = database.open_database()
+    new = classes.create_class(db, "Year 9")
+    member = classes.join_class(db, new.code, "Ana")
+    for index in range(20):
+        image = np.zeros((28, 28), np.uint8)
+        image[4:24, 4 + index % 10 : 8 + index % 10] = 255
+        classes.add_digit(db, member.token, image, index % 10)
+    at = AppTest.from_file(APP, default_timeout=180)
+    at.query_params["learner"] = member.token
+    at.run()
+    at.switch_page("pages/train.py").run()
+    choice = next(r for r in at.sidebar.radio if r.label == "Digits to use on this page")
+    assert choice.value == "MNIST"
+    choice.set_value("Class digits").run()
+    assert not at.exception, [e.value for e in at.exception]
+    sources = [c.value for c in at.sidebar.caption]
+    assert any(
+        f"handwriting of class {new.code}: 16 training and 4 test digits" in s for s in sources
+    )
+    next(b for b in at.button if b.label == "Train").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any("is ready: it reads" in s.value for s in at.success)
+    (trained,) = at.session_state[MODELS_KEY].values()
+    assert trained.config.train_size is None and classes.own_models(db, member.token)
+    at.switch_page("pages/evaluate.py").run()  # the choice holds on the next page
+    sources = [c.value for c in at.sidebar.caption]
+    assert any(f"class {new.code}: 16 training" in s for s in sources)
+    assert any("(of 4)" in m.label for m in at.metric)  # scored on the 4 class test digits

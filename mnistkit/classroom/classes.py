@@ -338,6 +338,18 @@ def pooled_digits(db: Database, token: str) -> ClassDigits:
         return _class_digits(session, learner.class_id, with_names=False)
 
 
+def pooled_signature(db: Database, token: str) -> tuple[int, int]:
+    """How many digits the learner's class holds and its newest digit's id: changes with both."""
+    with db.session() as session:
+        learner = _learner(session, token)
+        count, newest = session.execute(
+            select(func.count(Digit.id), func.max(Digit.id)).where(
+                Digit.class_id == learner.class_id
+            )
+        ).one()
+        return int(count), int(newest or 0)
+
+
 def save_model(db: Database, token: str, trained: Any) -> None:
     """Save (or replace) a learner's model under its name, as the bytes a download holds."""
     from mnistkit import limits, persistence

@@ -218,6 +218,67 @@ def _cookie() -> None:
         keep_cookie(COOKIE, "", 0, key="learner_cookie")
 
 
+# --- the class's digits as a data set (Train and Evaluate) -------------------------------------
+
+DATA_CHOICE_KEY = "class_data_choice"  # True: the pages use the class's digits
+DATA_CACHE_KEY = "class_data_cache"  # (signature, Dataset) of the class's digits
+MNIST_CHOICE, CLASS_CHOICE = "MNIST", "Class digits"
+
+
+def data_set_choice() -> None:
+    """For a learner in a class: use MNIST or the class's own digits on this page."""
+    joined = member()
+    if joined is None:
+        return
+    widget = "class_data_widget"
+    st.session_state[widget] = (
+        CLASS_CHOICE if st.session_state.get(DATA_CHOICE_KEY) else MNIST_CHOICE
+    )
+
+    def chosen() -> None:
+        st.session_state[DATA_CHOICE_KEY] = st.session_state[widget] == CLASS_CHOICE
+
+    st.sidebar.radio(
+        "Digits to use on this page",
+        [MNIST_CHOICE, CLASS_CHOICE],
+        key=widget,
+        on_change=chosen,
+        horizontal=True,
+        help="Class digits: the handwriting your class labelled on the Draw page, every fifth "
+        "digit kept aside as a test digit.",
+    )
+
+
+def class_dataset():
+    """The class's digits as a ``Dataset`` when the learner chose them; else ``None``."""
+    joined = member()
+    if joined is None or not st.session_state.get(DATA_CHOICE_KEY):
+        return None
+    from mnistkit.data import Dataset
+
+    try:
+        db = _db()
+        signature = classes.pooled_signature(db, joined.token)
+        cached = st.session_state.get(DATA_CACHE_KEY)
+        if cached is not None and cached[0] == signature:
+            return cached[1]
+        arrays = classes.export_arrays(classes.pooled_digits(db, joined.token))
+    except ValueError as error:
+        st.warning(f"Using MNIST instead of the class's digits: {error}", icon=":material/info:")
+        return None
+    for array in arrays.values():
+        array.setflags(write=False)
+    dataset = Dataset(
+        **arrays,
+        source=(
+            f"the handwriting of class {joined.code}: {len(arrays['y_train']):,} training and "
+            f"{len(arrays['y_test']):,} test digits"
+        ),
+    )
+    st.session_state[DATA_CACHE_KEY] = (signature, dataset)
+    return dataset
+
+
 # --- links --------------------------------------------------------------------------------------
 
 
@@ -368,7 +429,7 @@ def teacher_form() -> None:
     """The code and teacher key, for a teacher without their teacher link at hand."""
     st.subheader("Open the teacher's view")
     with st.form("class_teacher_form", border=True):
-        code = st.text_input("Join code", key="class_teacher_code")
+        code = st.text_input("Class code", key="class_teacher_code")
         key = st.text_input("Teacher key", type="password", key="class_teacher_key_input")
         submitted = st.form_submit_button("Open", icon=":material/key:")
     if submitted and _check_teacher(code, key) is not None:
@@ -454,8 +515,9 @@ def _pooled_handwriting(digits: classes.ClassDigits) -> None:
     if total == 0:
         st.caption("Learners add digits on the Draw page, under Your handwriting.")
         return
+    counts = plots.count_figure(digits.labels).update_yaxes(title_text="Class digits (count)")
     st.plotly_chart(
-        plots.count_figure(digits.labels),
+        counts,
         width="stretch",
         key="class_counts",
         config={"displayModeBar": False},
