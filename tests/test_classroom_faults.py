@@ -86,3 +86,23 @@ def test_a_full_disk_is_one_sentence_and_loses_nothing_saved(tmp_path, monkeypat
         assert len(saved) > 10
         assert len(classes.own_digits(db, ana.token).labels) == len(saved)
         assert classes.membership(db, ana.token).nickname == "Ana"  # reading still works
+
+
+def test_the_class_page_says_so_and_keeps_running_on_a_read_only_disk(tmp_path, monkeypatch):
+    from conftest import ROOT
+    from streamlit.testing.v1 import AppTest
+
+    monkeypatch.setenv("MNISTKIT_DATA", "sample")
+    monkeypatch.delenv("MNISTKIT_DATABASE_URL", raising=False)
+    with tiny_disk(tmp_path / "disk", "1m") as disk:
+        assert _mount("-o", "remount,ro", str(disk))
+        monkeypatch.setenv("MNISTKIT_STATE_DIR", str(disk / "state"))
+        at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120).run()
+        at.switch_page("pages/class.py").run()
+        next(i for i in at.text_input if i.label == "Class name").set_value("Year 9")
+        next(b for b in at.button if b.label == "Create the class").click().run()
+        assert not at.exception, [e.value for e in at.exception]
+        (error,) = [e.value for e in at.error]
+        assert "nothing was saved" in error and "\n" not in error
+        at.switch_page("pages/train.py").run()  # the rest of the app works as before
+        assert not at.exception and at.title[0].value == "Train a model"
