@@ -368,7 +368,9 @@ def _class_create(args: argparse.Namespace) -> int:
 def _class_list(args: argparse.Namespace) -> int:
     from mnistkit.classroom import classes
 
-    summaries = classes.list_classes(_class_database())
+    db = _class_database()
+    classes.expire(db)  # classes past MNISTKIT_CLASS_DAYS that the teacher did not keep
+    summaries = classes.list_classes(db)
     if not summaries:
         print("no classes yet: create one with mnistkit class create NAME")
         return 0

@@ -207,6 +207,14 @@ def keeping_note() -> str:
     )
 
 
+def handwriting_note() -> str:
+    """Where the learner's handwriting set is kept."""
+    joined = member()
+    if joined is not None:
+        return f"Each digit you add is saved in class {joined.code} and pooled with the class's."
+    return "Your set stays in this browser session; download it to keep it."
+
+
 def _cookie() -> None:
     """Keep (or forget) this browser's learner cookie."""
     from mnistkit.ui.components.learner_cookie import keep_cookie

@@ -258,8 +258,8 @@ def handwriting(entries: list[ModelEntry], digit: np.ndarray | None) -> None:
     st.subheader("Your handwriting")
     st.write(
         "Models are scored on MNIST's test digits, written by people in the United States in the "
-        "1990s. Build a test set of your own: say which digit you meant and add it. Your set "
-        "stays in this browser session; download it to keep it."
+        "1990s. Build a test set of your own: say which digit you meant and add it. "
+        + class_hooks.handwriting_note()
     )
     add_column, file_column = st.columns(2, gap="large")
     with add_column:
