@@ -187,3 +187,38 @@ def test_a_whole_lesson_survives_a_reload_and_a_server_restart(
         assert exported.n_train + exported.n_test == 10
         assert sorted([*exported.y_train, *exported.y_test]) == sorted(DIGITS * 2)
         assert error_texts(page) == []
+
+
+def test_bad_input_in_the_browser_is_one_sentence_and_never_html(browser, chromium, tmp_path):
+    environment = {"MNISTKIT_DATA": "sample", "MNISTKIT_STATE_DIR": str(tmp_path / "state")}
+    log = ROOT / "artifacts" / "server-class-bad-input.log"
+    with ExitStack() as stack:
+        server = stack.enter_context(streamlit_server(environment, log))
+        context, page = new_page(browser, f"{server.url}/class")
+        stack.callback(context.close)
+        code, _, _, teacher_link = create_class(page)
+
+        page.get_by_label("Join code").first.fill("WRONG9")
+        page.get_by_label(re.compile("^Nickname")).fill("Ana")
+        page.get_by_role("button", name="Join", exact=True).click()
+        page.get_by_text("There is no class with that join code").wait_for()
+        assert error_texts(page) == [
+            "There is no class with that join code; check the code with your teacher."
+        ]
+
+        nickname = '<img src="x" id="injected">'[:24]
+        page.get_by_label("Join code").first.fill(code)
+        page.get_by_label(re.compile("^Nickname")).fill(nickname)
+        page.get_by_role("button", name="Join", exact=True).click()
+        page.get_by_text(f"as {nickname}. Your models").wait_for()
+        assert page.locator("#injected").count() == 0  # shown as text, never as HTML
+        assert nickname in page.locator('[data-testid="stSidebar"]').inner_text()
+
+        wrong = re.sub(r"teacher=[^&]+", "teacher=not-the-key", teacher_link)
+        page.goto(re.sub(r"^http://[^/]+", server.url, wrong))
+        wait_for_idle(page)
+        assert error_texts(page) == [
+            f"That is not the teacher key of class {code}; open the teacher link you kept when "
+            "you created it."
+        ]
+        screenshot(page, "class-bad-input")
