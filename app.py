@@ -3,6 +3,7 @@
 import streamlit as st
 
 from mnistkit.memory import limit_allocator_arenas
+from mnistkit.ui.classroom import class_session
 from mnistkit.ui.sidebar import show_sidebar
 
 limit_allocator_arenas()  # keeps the server's memory within small hosting plans
@@ -22,7 +23,9 @@ pages = [
         "pages/compare.py", title="Compare", icon=":material/compare_arrows:", url_path="compare"
     ),
     st.Page("pages/draw.py", title="Draw", icon=":material/draw:", url_path="draw"),
+    st.Page("pages/class.py", title="Class", icon=":material/school:", url_path="class"),
 ]
 current = st.navigation(pages)
+class_session()  # a learner who joined a class gets their saved work back
 show_sidebar(load_ready_made=current.url_path != "")  # the home page stays light
 current.run()

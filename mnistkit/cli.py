@@ -56,6 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_train(commands)
     _add_evaluate(commands)
     _add_predict(commands)
+    _add_class(commands)
     return parser
 
 
@@ -324,6 +325,104 @@ def predict_files(model: Any, paths: Sequence[str]) -> list[dict]:
                 result["digit"] = int(model.classes_[int(np.argmax(row))])
                 result["probabilities"] = [round(float(p), 6) for p in row]
     return results
+
+
+# --- class (class mode's classes, on the database MNISTKIT_DATABASE_URL or the default names) --
+
+
+def _add_class(commands) -> None:
+    command = commands.add_parser(
+        "class",
+        help="create, list, export and delete classes (class mode)",
+        description="Manage class mode's classes on the database that MNISTKIT_DATABASE_URL "
+        "names (default: a SQLite file in MNISTKIT_STATE_DIR, ~/.mnistkit).",
+    )
+    actions = command.add_subparsers(title="actions", metavar="ACTION", required=True)
+    create = actions.add_parser("create", help="create a class; prints its join code and key")
+    create.add_argument("name", metavar="NAME")
+    create.set_defaults(run=_class_create)
+    listing = actions.add_parser("list", help="every class with its code, learners and digits")
+    listing.set_defaults(run=_class_list)
+    export = actions.add_parser(
+        "export", help="save a class's handwriting as MNIST-layout .npz or IDX files"
+    )
+    export.add_argument("code", metavar="CODE")
+    export.add_argument(
+        "--out",
+        required=True,
+        metavar="PATH",
+        help="a .npz file, or a folder for the four IDX files",
+    )
+    export.set_defaults(run=_class_export)
+    delete = actions.add_parser("delete", help="delete a class and everything in it")
+    delete.add_argument("code", metavar="CODE")
+    delete.set_defaults(run=_class_delete)
+
+
+def _class_database():
+    from mnistkit.classroom.database import open_database
+
+    return open_database()
+
+
+def _class_create(args: argparse.Namespace) -> int:
+    from mnistkit.classroom import classes
+
+    new = classes.create_class(_class_database(), args.name)
+    print(f"class: {new.name}")
+    print(f"join code: {new.code}")
+    print(f"teacher key: {new.teacher_key}")
+    print("keep the teacher key: it is shown only now and opens the teacher's view")
+    return 0
+
+
+def _class_list(args: argparse.Namespace) -> int:
+    from mnistkit.classroom import classes
+
+    db = _class_database()
+    classes.expire(db)  # classes past MNISTKIT_CLASS_DAYS that the teacher did not keep
+    summaries = classes.list_classes(db)
+    if not summaries:
+        print("no classes yet: create one with mnistkit class create NAME")
+        return 0
+    print(f"{'code':<8}  {'learners':>8}  {'digits':>6}  {'expires':<10}  name")
+    for summary in summaries:
+        expires = "kept" if summary.expires_at is None else f"{summary.expires_at:%Y-%m-%d}"
+        closed = " (closed)" if summary.closed else ""
+        print(
+            f"{summary.code:<8}  {summary.learners:>8}  {summary.digits:>6}  {expires:<10}  "
+            f"{summary.name}{closed}"
+        )
+    return 0
+
+
+def _class_export(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from mnistkit.classroom import classes
+
+    digits = classes.export_class(_class_database(), args.code)
+    arrays = classes.export_arrays(digits)
+    out = Path(args.out)
+    if out.suffix == ".npz":
+        out.write_bytes(classes.export_npz(digits))
+    else:
+        out.mkdir(parents=True, exist_ok=True)
+        for name, data in classes.export_idx(digits).items():
+            (out / name).write_bytes(data)
+    print(
+        f"exported {len(digits.labels)} digits ({len(arrays['y_train'])} train, "
+        f"{len(arrays['y_test'])} test) to {out}"
+    )
+    return 0
+
+
+def _class_delete(args: argparse.Namespace) -> int:
+    from mnistkit.classroom import classes
+
+    name = classes.delete_class_as_operator(_class_database(), args.code)
+    print(f"deleted class {classes.normalise_code(args.code)} ({name}) and everything in it")
+    return 0
 
 
 # --- messages ----------------------------------------------------------------------------------

@@ -5,6 +5,7 @@ import streamlit as st
 from mnistkit import plots
 from mnistkit.evaluation import mistakes
 from mnistkit.ui import state
+from mnistkit.ui.classroom import data_set_choice
 from mnistkit.ui.confusion import confusion_explorer
 from mnistkit.ui.data import current_dataset
 from mnistkit.ui.leaderboard import digit_by_digit_table, leaderboard_table
@@ -13,6 +14,7 @@ from mnistkit.ui.widgets import digit_gallery, model_picker
 
 through_the_router()  # a page opened by its own address still gets app.py's sidebar
 
+data_set_choice()  # a learner in a class may use the class's own digits
 dataset = current_dataset()
 
 st.title("Evaluate a model")

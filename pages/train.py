@@ -2,6 +2,7 @@
 
 import streamlit as st
 
+from mnistkit.ui.classroom import data_set_choice, keeping_note
 from mnistkit.ui.controls import share_link, train_controls
 from mnistkit.ui.data import current_dataset
 from mnistkit.ui.router import through_the_router
@@ -9,6 +10,7 @@ from mnistkit.ui.training import last_run, model_list, model_upload, run_trainin
 
 through_the_router()  # a page opened by its own address still gets app.py's sidebar
 
+data_set_choice()  # a learner in a class may use the class's own digits
 dataset = current_dataset()
 
 st.title("Train a model")
@@ -29,6 +31,6 @@ last_run()
 share_link()
 
 st.subheader("Your models")
-st.write("Every model you train stays here while this tab is open. Download one to keep it.")
+st.write(keeping_note())
 model_list()
 model_upload()

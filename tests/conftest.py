@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -169,3 +171,64 @@ def served_through_the_router(monkeypatch):
         PagesManager.uses_pages_directory = False
 
     monkeypatch.setattr(PagesManager, "__init__", init)
+
+
+# --- class mode's databases --------------------------------------------------------------------
+
+POSTGRES_HOW_TO = (
+    "PostgreSQL for the class-mode tests is not running; start a throwaway one with "
+    'eval "$(scripts/start_postgres.sh start)" (Debian: apt-get install postgresql)'
+)
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> str:
+    """The server named by MNISTKIT_TEST_POSTGRES_URL (``.ci/run`` starts one on loopback)."""
+    url = os.environ.get("MNISTKIT_TEST_POSTGRES_URL", "").strip()
+    require(bool(url), POSTGRES_HOW_TO)
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as connection:
+            connection.execute(sa.text("SELECT 1"))
+    except sa.exc.OperationalError as error:
+        require(False, f"{POSTGRES_HOW_TO} (could not connect to {url}: {error.orig})")
+    finally:
+        engine.dispose()
+    return url
+
+
+@contextmanager
+def fresh_postgres_database(server_url: str) -> Iterator[str]:
+    """A new, empty database on the test server for one test; dropped afterwards."""
+    import secrets
+
+    import sqlalchemy as sa
+
+    name = f"mnistkit_test_{secrets.token_hex(6)}"
+    admin = sa.create_engine(server_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield sa.make_url(server_url).set(database=name).render_as_string(hide_password=False)
+    finally:
+        from mnistkit.classroom.database import forget_databases
+
+        forget_databases()
+        with admin.connect() as connection:
+            connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request, tmp_path) -> Iterator[str]:
+    """A fresh class database: a real SQLite file, then a real PostgreSQL database."""
+    from mnistkit.classroom.database import forget_databases
+
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'state' / 'classes.sqlite3'}"
+        forget_databases()
+    else:
+        with fresh_postgres_database(request.getfixturevalue("postgres_url")) as url:
+            yield url

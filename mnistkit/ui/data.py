@@ -24,7 +24,15 @@ def _shared_dataset(setting: str) -> Dataset:
 
 
 def current_dataset() -> Dataset:
-    """The data set chosen by ``MNISTKIT_DATA``; a loading problem stops the page, explained."""
+    """The data set chosen by ``MNISTKIT_DATA``; a loading problem stops the page, explained.
+
+    A learner in a class who chose "Class digits" gets the class's own handwriting instead.
+    """
+    from mnistkit.ui.classroom import class_dataset
+
+    chosen = class_dataset()
+    if chosen is not None:
+        return chosen
     try:
         return _shared_dataset(os.environ.get("MNISTKIT_DATA", ""))
     except ValueError as error:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from mnistkit.ui import state
+from mnistkit.ui.classroom import status_in_sidebar
 from mnistkit.ui.data import current_dataset
 
 
@@ -28,3 +29,4 @@ def show_sidebar(load_ready_made: bool = True) -> None:
             st.caption(f"• {len(files)} ready-made model{plural}, loaded when a page uses them")
         if not entries and not files:
             st.caption("None yet: train one on the Train page.")
+        status_in_sidebar()

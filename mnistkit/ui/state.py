@@ -111,15 +111,23 @@ def add_model(trained: TrainedModel) -> str:
     taken = set(_own()) | set(ready_made().models)
     name = _unique(trained.name, taken)
     _own()[name] = dataclasses.replace(trained, name=name)
+    _class_hooks().model_added(_own()[name])  # saved to the learner's class, if they joined
     return name
 
 
 def remove_model(name: str) -> None:
     """Forget one of the visitor's own models (ready-made ones cannot be removed)."""
     _own().pop(name, None)
+    _class_hooks().model_removed(name)
     evaluations = st.session_state.setdefault(EVALUATIONS_KEY, {})
     for key in [key for key in evaluations if key[0] == name]:
         del evaluations[key]
+
+
+def _class_hooks():
+    from mnistkit.ui import classroom
+
+    return classroom
 
 
 def all_models(*, load_ready_made: bool = True) -> list[ModelEntry]:

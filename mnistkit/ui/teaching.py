@@ -13,6 +13,7 @@ import streamlit as st
 from mnistkit import plots, teaching
 from mnistkit.data import DataError
 from mnistkit.preprocess import ImageError, preprocessing_steps, to_mnist
+from mnistkit.ui import classroom as class_hooks
 from mnistkit.ui import limits, state
 from mnistkit.ui.drawing import DRAWING_KEY
 from mnistkit.ui.state import ModelEntry
@@ -312,8 +313,8 @@ def handwriting(entries: list[ModelEntry], digit: np.ndarray | None) -> None:
     st.subheader("Your handwriting")
     st.write(
         "Models are scored on MNIST's test digits, written by people in the United States in the "
-        "1990s. Build a test set of your own: say which digit you meant and add it. Your set "
-        "stays in this browser session; download it to keep it."
+        "1990s. Build a test set of your own: say which digit you meant and add it. "
+        + class_hooks.handwriting_note()
     )
     add_column, file_column = st.columns(2, gap="large")
     with add_column:
@@ -340,6 +341,7 @@ def handwriting(entries: list[ModelEntry], digit: np.ndarray | None) -> None:
             )
             if st.button("Empty my set", icon=":material/delete:", key="handwriting_empty"):
                 st.session_state[IMAGES_KEY] = st.session_state[LABELS_KEY] = None
+                class_hooks.digits_emptied()
                 st.session_state[NOTICE_KEY] = ("info", "Your set is empty again.")
                 st.rerun(scope="fragment")
     _show_notice()
@@ -450,6 +452,7 @@ def _add(digit: np.ndarray, label: int, prefix: str = "") -> None:
         st.session_state[notice_key] = ("error", str(error))
         return
     st.session_state[IMAGES_KEY], st.session_state[LABELS_KEY] = images, labels
+    class_hooks.digits_added(images[-1:], labels[-1:])  # saved to the class, if they joined
     st.session_state[notice_key] = (
         "success",
         f"Added your {label}: your set now holds {_digits(len(labels))}.",
@@ -475,6 +478,7 @@ def _take_upload() -> None:
         st.session_state[NOTICE_KEY] = ("error", f"{upload.name} was not added: {error}")
         return
     st.session_state[IMAGES_KEY], st.session_state[LABELS_KEY] = new_images, new_labels
+    class_hooks.digits_added(uploaded_images, uploaded_labels)
     st.session_state[NOTICE_KEY] = (
         "success",
         f"Added {_digits(len(uploaded_labels))} from {upload.name}: your set now holds "

@@ -1,0 +1,178 @@
+"""The Class page in AppTest: create a class, join it, get the work back, the teacher's view.
+
+Run on the bundled sample with a real SQLite file in a temporary MNISTKIT_STATE_DIR.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import ROOT
+from streamlit.testing.v1 import AppTest
+
+from mnistkit.classroom import classes, database
+
+APP = str(ROOT / "app.py")
+MODELS_KEY = "mnistkit_models"
+
+
+@pytest.fixture
+def state_dir(tmp_path, monkeypatch):
+    monkeypatch.setenv("MNISTKIT_DATA", "sample")
+    monkeypatch.delenv("MNISTKIT_MODELS_DIR", raising=False)
+    monkeypatch.delenv("MNISTKIT_DATABASE_URL", raising=False)
+    monkeypatch.delenv("MNISTKIT_PUBLIC_URL", raising=False)
+    monkeypatch.setenv("MNISTKIT_STATE_DIR", str(tmp_path / "state"))
+    yield tmp_path / "state"
+    database.forget_databases()
+
+
+def class_page(query: dict | None = None) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=120)
+    for name, value in (query or {}).items():
+        at.query_params[name] = value
+    at.run()  # the home page first, as a visitor's browser opens the app
+    at.switch_page("pages/class.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def form_input(at: AppTest, label_start: str):
+    return next(i for i in at.text_input if i.label.startswith(label_start))
+
+
+def press(at: AppTest, label: str) -> AppTest:
+    next(b for b in at.button if b.label == label).click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def errors(at: AppTest) -> list[str]:
+    return [e.value for e in at.error]
+
+
+def test_a_teacher_creates_a_class_and_sees_its_code_key_and_qr(state_dir):
+    at = class_page()
+    form_input(at, "Class name").set_value("Year 9")
+    press(at, "Create the class")
+    codes = [m.value for m in at.markdown if m.value.startswith("### Join code: ")]
+    assert len(codes) == 1
+    code = codes[0].removeprefix("### Join code: ").strip("`")
+    shown = [c.value for c in at.code]
+    key = next(value for value in shown if "?" not in value)
+    assert any(value.endswith(f"/class?join={code}") for value in shown)
+    assert any(f"code={code}&teacher={key}" in value for value in shown)
+    assert any("localhost" in w.value for w in at.warning)  # learners could not open it
+    assert [image.captions for image in at.image] == [["Scan to join"]]  # the QR code
+    db = database.open_database()
+    assert classes.check_teacher(db, code, key).name == "Year 9"
+
+
+def test_a_learner_joins_and_a_new_session_brings_their_work_back(state_dir):
+    db = database.open_database()
+    new = classes.create_class(db, "Year 9")
+    at = class_page({"join": new.code})
+    assert form_input(at, "Join code").value == new.code
+    form_input(at, "Nickname").set_value("Ana")
+    press(at, "Join")
+    assert any("as Ana" in s.value for s in at.success)
+    member = at.session_state["class_membership"]
+    from mnistkit.data import load_mnist
+    from mnistkit.training import RunConfig, train
+    from mnistkit.ui import classroom  # noqa: F401 (the hooks)
+
+    trained = train(
+        RunConfig(model="scratch-linear", train_size=500, epochs=1), load_mnist("sample")
+    )
+    classes.save_model(db, member.token, trained)
+    classes.add_digit(db, member.token, np.full((28, 28), 9, np.uint8), 4)
+    classes.save_settings(db, member.token, {"train_family": "scratch-linear"})
+
+    again = class_page({"learner": member.token})  # a new session: reload, new tab, tomorrow
+    assert again.session_state["class_membership"].nickname == "Ana"
+    assert list(again.session_state[MODELS_KEY]) == [trained.name]
+    assert again.session_state["handwriting_labels"].tolist() == [4]
+    assert again.session_state["train_family"] == "scratch-linear"
+    del classroom
+
+
+def test_bad_input_gets_one_sentence_and_the_page_keeps_running(state_dir, monkeypatch):
+    monkeypatch.setenv("MNISTKIT_MAX_LEARNERS", "1")
+    db = database.open_database()
+    new = classes.create_class(db, "Year 9")
+    at = class_page()
+    form_input(at, "Join code").set_value("WRONG9")
+    form_input(at, "Nickname").set_value("Ana")
+    press(at, "Join")
+    assert errors(at) == [
+        "There is no class with that join code; check the code with your teacher."
+    ]
+    form_input(at, "Join code").set_value(new.code)
+    form_input(at, "Nickname").set_value("y" * 10_000)
+    press(at, "Join")
+    assert errors(at) == ["A nickname may be at most 24 characters long; this one has 10,000."]
+    form_input(at, "Nickname").set_value("<img src=x onerror=1>")
+    press(at, "Join")
+    assert not errors(at)
+    assert any(r"\<img src=x onerror=1\>" in s.value for s in at.success)  # shown as text
+
+    other = class_page({"join": new.code})
+    form_input(other, "Nickname").set_value("Ben")
+    press(other, "Join")
+    assert errors(other) == [
+        f"Class {new.code} is full: it has 1 learners, the most a class may have "
+        "(MNISTKIT_MAX_LEARNERS=1); ask your teacher."
+    ]
+    teacher = class_page({"code": new.code, "teacher": "not-the-key"})
+    assert errors(teacher) == [
+        f"That is not the teacher key of class {new.code}; open the teacher link you kept "
+        "when you created it."
+    ]
+
+
+def test_the_teachers_view_shows_learners_digits_and_models(state_dir):
+    db = database.open_database()
+    new = classes.create_class(db, "Year 9")
+    for nickname in ("Ana", "Ben"):
+        member = classes.join_class(db, new.code, nickname)
+        for label in range(5):
+            image = np.zeros((28, 28), np.uint8)
+            image[4:24, 10 + label : 14 + label] = 255
+            classes.add_digit(db, member.token, image, label)
+    at = class_page({"code": new.code, "teacher": new.teacher_key})
+    assert at.header[0].value == "Teacher's view: Year 9"
+    assert any("**10 digits**" in m.value for m in at.markdown)
+    learners = at.table[0].value
+    assert list(learners["Nickname"]) == ["Ana", "Ben"]
+    assert list(learners["Digits"]) == [5, 5]
+
+
+def test_a_learner_trains_and_evaluates_on_the_class_digits(state_dir):
+    db = database.open_database()
+    new = classes.create_class(db, "Year 9")
+    member = classes.join_class(db, new.code, "Ana")
+    for index in range(20):
+        image = np.zeros((28, 28), np.uint8)
+        image[4:24, 4 + index % 10 : 8 + index % 10] = 255
+        classes.add_digit(db, member.token, image, index % 10)
+    at = AppTest.from_file(APP, default_timeout=180)
+    at.query_params["learner"] = member.token
+    at.run()
+    at.switch_page("pages/train.py").run()
+    choice = next(r for r in at.sidebar.radio if r.label == "Digits to use on this page")
+    assert choice.value == "MNIST"
+    choice.set_value("Class digits").run()
+    assert not at.exception, [e.value for e in at.exception]
+    sources = [c.value for c in at.sidebar.caption]
+    assert any(
+        f"handwriting of class {new.code}: 16 training and 4 test digits" in s for s in sources
+    )
+    next(b for b in at.button if b.label == "Train").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any("is ready: it reads" in s.value for s in at.success)
+    (trained,) = at.session_state[MODELS_KEY].values()
+    assert trained.config.train_size is None and classes.own_models(db, member.token)
+    at.switch_page("pages/evaluate.py").run()  # the choice holds on the next page
+    sources = [c.value for c in at.sidebar.caption]
+    assert any(f"class {new.code}: 16 training" in s for s in sources)
+    assert any("(of 4)" in m.label for m in at.metric)  # scored on the 4 class test digits
