@@ -18,6 +18,8 @@ LIVE = '[data-testid="live-reading"]'
 RECORD_UPDATES = """() => {
   const root = document.querySelector('[data-testid="live-reading"]');
   window.liveUpdates = [];
+  if (window.liveObserved === root) return;
+  window.liveObserved = root;
   new MutationObserver(() => window.liveUpdates.push(
     {ms: Number(root.dataset.ms), state: root.dataset.state, digit: root.dataset.digit}
   )).observe(root, {attributes: true, attributeFilter: ["data-ms"]});

@@ -168,7 +168,7 @@ def open_draw_page(browser, server, width: int):
     page = context.new_page()
     page.set_default_timeout(120_000)
     page.goto(f"{server.url}/draw")
-    wait_for_idle(page)
+    wait_for_idle(page, timeout=300_000)  # the first visit loads Keras for the ready-made MLP
     page.locator(CANVAS).first.wait_for()
     page.locator(LIVE).wait_for()
     return context, page
@@ -215,7 +215,9 @@ def settled_answers(page) -> tuple[int, dict]:
 
 def draw_holding_the_last_stroke(page, strokes) -> dict:
     """Draw ``strokes`` with the mouse; return the live reading taken before the mouse lifts."""
-    box = page.locator(CANVAS).first.bounding_box()
+    canvas = page.locator(CANVAS).first
+    canvas.scroll_into_view_if_needed()
+    box = canvas.bounding_box()
     for number, stroke in enumerate(strokes):
         page.mouse.move(box["x"] + stroke[0][0], box["y"] + stroke[0][1])
         page.mouse.down()
@@ -264,6 +266,10 @@ def test_live_readings_agree_with_the_server_over_60_drawings(browser, server):
         before = draw_holding_the_last_stroke(page, strokes)
         answer, after = settled_answers(page)
         rows.append((family, before, answer, after))
+        print(
+            f"drawing {number + 1} ({family}): live {before['digit']} while drawing, then "
+            f"{after['digit']}; server {answer}"
+        )
         big_frames[family] = sum(size > 400_000 for size in frames[start:])
     context.close()
 
