@@ -30,7 +30,7 @@ _component = st.components.v2.component(
     html=f'<div class="lr-root"><p class="lr-off">{OFF_TEXT}</p></div>',
     css=(HERE / "live_reader.css").read_text(encoding="utf-8"),
     js=(HERE / "live_reader.js").read_text(encoding="utf-8"),
-    isolate_styles=False,  # in the page's own DOM, so outside checks find data-testid="live-reading"
+    isolate_styles=False,  # in the page DOM, so outside checks find data-testid="live-reading"
 )
 
 
