@@ -805,7 +805,10 @@ class Reader {
         "lr-note",
         "Each square is one hidden unit; the brighter it is, the more your drawing switches it " +
           "on (the brightest unit is white). Point at or tap a unit to see the pattern of ink " +
-          "it looks for and the digits it votes for.",
+          "it looks for and the digits it votes for" +
+          (network.layers.length > 2
+            ? " (through the later layers, counted as if they added straight through)."
+            : "."),
       ),
     );
     const grid = element("canvas", "lr-units");
