@@ -829,13 +829,15 @@ class Reader {
       const unit = y * grid.width + x;
       if (unit >= 0 && unit < units && x >= 0 && x < grid.width) {
         this.selectedUnit = unit;
-        this.showUnit();
+        this.pickedByLearner = true;
+        this.showInside();
       }
     };
     grid.addEventListener("pointermove", pick);
     grid.addEventListener("pointerdown", pick);
     this.inside = { kind: "hidden", layer, units, grid, weights, words, pushes: pushes(network) };
     this.selectedUnit = 0;
+    this.pickedByLearner = false;
     this.showUnit();
   }
 
@@ -869,6 +871,7 @@ class Reader {
     const hidden = outputs ? outputs[1] : new Float64Array(units);
     let largest = 1e-9;
     for (const v of hidden) largest = Math.max(largest, v);
+    if (!this.pickedByLearner && outputs) this.selectedUnit = hidden.indexOf(Math.max(...hidden));
     paint(grid, grid.width, grid.height, (i) => {
       if (i >= units) return [40, 40, 48];
       const shade = Math.round(255 * Math.max(0, Math.min(1, hidden[i] / largest)));
