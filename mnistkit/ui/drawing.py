@@ -10,6 +10,7 @@ import streamlit as st
 from mnistkit import plots
 from mnistkit.preprocess import BlankImageError, ImageError, read_image, to_mnist
 from mnistkit.ui import limits
+from mnistkit.ui.components.live_reader import live_reader, official_reading
 from mnistkit.ui.state import ModelEntry
 
 CANVAS_SIZE = 280  # pixels: ten screen pixels per MNIST pixel
@@ -17,8 +18,11 @@ DRAWING_KEY = "draw_drawing"  # the current drawing (the canvas's RGBA array), o
 STROKES_KEY = "draw_strokes"  # how many strokes the canvas held at the last run
 
 
-def show_answer(entry: ModelEntry, image, key: str) -> None:
-    """Show what the model sees and what it answers (in container ``key``), or why it cannot."""
+def show_answer(entry: ModelEntry, image, key: str) -> tuple[np.ndarray, np.ndarray] | None:
+    """Show what the model sees and what it answers (in container ``key``), or why it cannot.
+
+    Returns the 28x28 digit and its ten probabilities once there is a digit to read.
+    """
     seen, answer = st.columns([2, 3])
     try:
         if image is None:
@@ -27,10 +31,10 @@ def show_answer(entry: ModelEntry, image, key: str) -> None:
     except BlankImageError:
         with answer.container(key=key):
             st.write("Draw a digit and the model's answer appears here.")
-        return
+        return None
     except ImageError as error:
         answer.error(str(error))
-        return
+        return None
     probabilities = np.asarray(entry.trained.model.predict_proba(digit[np.newaxis]))[0]
     with seen:
         st.image(plots.display_image(digit, 168), caption="What the model sees (28x28)", width=168)
@@ -42,6 +46,7 @@ def show_answer(entry: ModelEntry, image, key: str) -> None:
         st.plotly_chart(  # keyed: the pad's and a picture's charts may show equal numbers
             plots.probability_figure(probabilities), width="stretch", key=f"{key}_chart"
         )
+    return digit, probabilities
 
 
 @st.fragment
@@ -58,8 +63,9 @@ def drawing_pad(entry: ModelEntry, below: Callable[[], None] | None = None) -> N
     with pad:
         width = st.session_state.get("pen_width", 22)
         st.caption(
-            "Draw one digit below, large enough to fill most of the square; the answer changes "
-            "each time you lift the pen."
+            "Draw one digit below, large enough to fill most of the square. The live reading "
+            "under the pad follows the pen; the Prediction beside it, from the server each time "
+            "you lift the pen, is the official answer."
         )
         st.space("medium")  # room for the canvas's toolbar, which shows above it on hover
         with st.container(key="draw_canvas"):
@@ -89,9 +95,12 @@ def drawing_pad(entry: ModelEntry, below: Callable[[], None] | None = None) -> N
             st.session_state[DRAWING_KEY] = None
             st.session_state[STROKES_KEY] = 0
             st.rerun(scope="fragment")
+        live = st.container()  # the live reading, right under the pad
     keep_drawing((canvas.json_data or {}).get("objects", []), canvas)
     with result:
-        show_answer(entry, st.session_state.get(DRAWING_KEY), key="draw_prediction")
+        reading = show_answer(entry, st.session_state.get(DRAWING_KEY), key="draw_prediction")
+    with live:
+        live_reader(entry, official_reading(*reading) if reading else None)
     if below is not None:
         below()
 
