@@ -1,6 +1,6 @@
 """Class mode's caps, declared once; each may be changed with its environment variable.
 
-A request over a cap raises ``CapReached`` (a ``LimitError``) whose sentence states the cap.
+A request over a cap raises ``CapReached`` (a ``ValueError``) whose sentence states the cap.
 """
 
 from __future__ import annotations
@@ -9,8 +9,6 @@ import os
 import threading
 import time
 from collections import deque
-
-from mnistkit.limits import LimitError
 
 DEFAULTS = {
     "MNISTKIT_CLASS_DAYS": 30,  # days a class is kept unless the teacher keeps it for good
@@ -25,7 +23,7 @@ CLASS_NAME_CHARACTERS = 80
 SERVER_JOIN_ATTEMPTS_PER_MINUTE = 300  # failed attempts from everyone together
 
 
-class CapReached(LimitError):
+class CapReached(ValueError):
     """A request over one of class mode's caps; the sentence states the cap."""
 
 
@@ -39,7 +37,7 @@ def setting(variable: str) -> int:
     except ValueError:
         value = 0
     if value < 1:
-        raise LimitError(f"{variable} must be a whole number from 1 up; it is set to {text!r}.")
+        raise CapReached(f"{variable} must be a whole number from 1 up; it is set to {text!r}.")
     return value
 
 
