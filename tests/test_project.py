@@ -61,6 +61,12 @@ def test_keras_runs_on_jax_unless_the_user_chose_another_backend():
 def test_readme_test_command_is_what_ci_runs():
     readme = (ROOT / "README.md").read_text()
     ci = (ROOT / ".ci" / "run").read_text()
-    command = 'pip install -e ".[test]" && python -m pytest'
-    assert command in readme
-    assert command in ci
+    (command,) = [
+        line
+        for line in readme.splitlines()
+        if line.endswith('pip install -e ".[test]" && python -m pytest')
+    ]
+    assert command.startswith(
+        "python3 -m venv .venv && "
+    )  # works where pip refuses system installs
+    assert command in ci.splitlines()
