@@ -58,7 +58,9 @@ async def wait_for_idle(page) -> None:
 
 async def slide_to(page, name: str, text: str, key: str) -> None:
     """Move the slider called ``name`` with the keyboard until it shows ``text``."""
-    slider = page.get_by_role("slider", name=name, exact=True)  # not "Held-out share of…"
+    # By its own label: the accessible name repeats the group's label ("Epochs Epochs"), and
+    # "Training digits" is also part of "Held-out share of the training digits".
+    slider = page.locator(f'[role="slider"][aria-label="{name}"]')
     restart = "Home"
     for _ in range(120):
         shown = await slider.get_attribute("aria-valuetext")
