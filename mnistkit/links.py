@@ -20,6 +20,9 @@ from mnistkit.models.base import HyperparameterError
 from mnistkit.training import RunConfig, declarations, preset_settings
 
 PRESET = "preset"  # the query parameter naming a preset
+# Query parameters that are not a run's settings: class mode's join code, learner and teacher
+# links. A link that carries only these asks for no run, so it is not read as a broken one.
+NOT_SETTINGS = frozenset({"join", "learner", "code", "teacher"})
 
 
 @dataclass
@@ -50,7 +53,7 @@ def settings_to_query(config: RunConfig) -> dict[str, str]:
 
 def settings_from_query(params: Mapping[str, str]) -> LinkSettings:
     """Read a link's query parameters; whatever cannot be used is listed in ``ignored``."""
-    params = {str(key): str(value) for key, value in params.items()}
+    params = {str(key): str(value) for key, value in params.items() if key not in NOT_SETTINGS}
     if not params:
         return LinkSettings()
     model = params.pop("model", None)

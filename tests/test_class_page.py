@@ -151,10 +151,13 @@ def test_a_learner_trains_and_evaluates_on_the_class_digits(state_dir):
     db = database.open_database()
     new = classes.create_class(db, "Year 9")
     member = classes.join_class(db, new.code, "Ana")
-    for index in range(20):
+    # Three easy "digits" (a bar on the left, in the middle, on the right), ten of each; every
+    # fifth digit is a test digit, so both halves hold every label and a model can learn them.
+    for index in range(30):
+        label = index % 3
         image = np.zeros((28, 28), np.uint8)
-        image[4:24, 4 + index % 10 : 8 + index % 10] = 255
-        classes.add_digit(db, member.token, image, index % 10)
+        image[4:24, 4 + 8 * label : 8 + 8 * label] = 255
+        classes.add_digit(db, member.token, image, label)
     at = AppTest.from_file(APP, default_timeout=180)
     at.query_params["learner"] = member.token
     at.run()
@@ -165,14 +168,16 @@ def test_a_learner_trains_and_evaluates_on_the_class_digits(state_dir):
     assert not at.exception, [e.value for e in at.exception]
     sources = [c.value for c in at.sidebar.caption]
     assert any(
-        f"handwriting of class {new.code}: 16 training and 4 test digits" in s for s in sources
+        f"handwriting of class {new.code}: 24 training and 6 test digits" in s for s in sources
     )
-    next(b for b in at.button if b.label == "Train").click().run()
+    next(b for b in at.form_submit_button if b.label == "Train").click().run()
     assert not at.exception, [e.value for e in at.exception]
-    assert any("is ready: it reads" in s.value for s in at.success)
+    assert any("is ready: it reads" in s.value for s in at.success), [e.value for e in at.error]
     (trained,) = at.session_state[MODELS_KEY].values()
     assert trained.config.train_size is None and classes.own_models(db, member.token)
+    # the address now links to the run's settings and still says who the learner is
+    assert at.query_params["learner"] == member.token and at.query_params["model"]
     at.switch_page("pages/evaluate.py").run()  # the choice holds on the next page
     sources = [c.value for c in at.sidebar.caption]
-    assert any(f"class {new.code}: 16 training" in s for s in sources)
-    assert any("(of 4)" in m.label for m in at.metric)  # scored on the 4 class test digits
+    assert any(f"class {new.code}: 24 training" in s for s in sources)
+    assert any("(of 6)" in m.label for m in at.metric)  # scored on the 6 class test digits

@@ -22,6 +22,8 @@ ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "mnistkit"
 # Learned attributes every model has by the protocol, read by training, saving and the CLI.
 PROTOCOL_ATTRIBUTES = {"classes_", "loss_curve_"}
+# SQLAlchemy's column operators end in an underscore too (column.in_(...), column.is_(None)).
+SQL_OPERATORS = {"in_", "is_", "not_in_", "isnot_", "and_", "or_", "not_"}
 LEARNED = re.compile(r"^[a-z][a-z0-9_]*[a-z0-9]_$")  # coef_, estimator_; not __dunder__
 ALLOWED_MODEL_IMPORTS = {"mnistkit.models", "mnistkit.models.base"}
 FAMILY_NAMES = set(REGISTRY)
@@ -53,7 +55,7 @@ def learned_attribute_reads(tree: ast.AST) -> list[str]:
             name = node.args[1].value
         else:
             continue
-        if name not in PROTOCOL_ATTRIBUTES:
+        if name not in PROTOCOL_ATTRIBUTES | SQL_OPERATORS:
             found.append(f"line {node.lineno}: {name}")
     return found
 

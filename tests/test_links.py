@@ -88,6 +88,12 @@ def test_a_link_to_an_unknown_model_is_ignored_whole():
     assert settings_from_query({}).ignored == []
 
 
+def test_a_class_link_is_not_read_as_a_broken_run_link():
+    assert settings_from_query({"learner": "abc", "join": "K7P2QX"}).ignored == []
+    link = settings_from_query({"learner": "abc", "model": "scratch-linear", "epochs": "3"})
+    assert link.ignored == [] and link.settings["epochs"] == 3
+
+
 @pytest.fixture
 def train_page(monkeypatch):
     monkeypatch.setenv("MNISTKIT_DATA", "sample")

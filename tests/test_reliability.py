@@ -617,7 +617,8 @@ def test_without_network_the_app_starts_on_the_sample_and_says_so(monkeypatch, t
         at = AppTest.from_file(str(APP), default_timeout=180).run()
         assert not at.exception
         shown = texts(at.sidebar.caption)
-        assert "offline: using the bundled 7,000-digit sample of MNIST" in shown
+        assert "the bundled sample of MNIST (6,000 training and 1,000 test digits)" in shown
+        assert "this computer could not reach the internet to download all 70,000" in shown
         open_page(at, "data")
     finally:
         _shared_dataset.clear()

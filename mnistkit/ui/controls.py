@@ -16,7 +16,7 @@ from urllib.parse import urlencode
 
 import streamlit as st
 
-from mnistkit.links import settings_from_query, settings_to_query, shared_page_url
+from mnistkit.links import NOT_SETTINGS, settings_from_query, settings_to_query, shared_page_url
 from mnistkit.models import REGISTRY
 from mnistkit.models.base import Hyperparameter
 from mnistkit.training import RunConfig, declarations, preset_settings
@@ -162,7 +162,8 @@ def train_controls(n_train: int) -> RunConfig | None:
         st.error(str(error), icon=":material/error:")
         return None
     query = settings_to_query(config)
-    st.query_params.from_dict(query)  # the address bar now holds a link to these settings
+    kept = {k: v for k, v in st.query_params.to_dict().items() if k in NOT_SETTINGS}
+    st.query_params.from_dict(kept | query)  # the address bar now links to these settings
     st.session_state[LINK_KEY] = query
     st.session_state[LINK_NOTICES_KEY] = []
     return config
