@@ -10,12 +10,15 @@ No other job is touched.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import multiprocessing
 import os
 import signal
+import sys
 import threading
 import time
+import types
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from multiprocessing.connection import wait
@@ -82,6 +85,7 @@ class LocalPool:
                 self._pool.append(self._spawn())
         self._watcher = threading.Thread(target=self._watch, name="mnistkit-pool", daemon=True)
         self._watcher.start()
+        atexit.register(self.close)  # before multiprocessing's own exit hook ends the workers
 
     # --- what the queue calls ------------------------------------------------------------
 
@@ -147,6 +151,8 @@ class LocalPool:
 
     def close(self) -> None:
         with self._lock:
+            if self._closed:
+                return
             self._closed = True
             workers = list(self._pool)
             for worker in workers:
@@ -164,7 +170,7 @@ class LocalPool:
         process = self._context.Process(
             target=_worker_main, args=(child,), name="mnistkit-worker", daemon=True
         )
-        process.start()
+        _start_without_main(process)
         child.close()
         return _Worker(process, parent)
 
@@ -218,6 +224,25 @@ class LocalPool:
             self.on_capacity()  # a worker is free again: the queue may start the next run
         if job is not None and events is not None and not on_purpose:
             events(job, "failed", WORKER_DIED)  # an idle worker's death needs no sentence
+
+
+def _start_without_main(process) -> None:
+    """Start a spawned process that does not import this program's ``__main__`` first.
+
+    ``spawn`` re-imports the parent's main module in the child; under Streamlit (and AppTest)
+    that module is the app script, so each worker would run the whole app. For the instant of
+    ``start`` the main module is an empty one, and the worker imports only mnistkit.
+    """
+    with _MAIN_LOCK:
+        main = sys.modules["__main__"]
+        sys.modules["__main__"] = types.ModuleType("__main__")
+        try:
+            process.start()
+        finally:
+            sys.modules["__main__"] = main
+
+
+_MAIN_LOCK = threading.Lock()
 
 
 def _kill(pid: int) -> None:
