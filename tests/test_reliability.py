@@ -27,6 +27,7 @@ import numpy as np
 import pytest
 from conftest import ROOT
 from drawings import canvas_png
+from job_helpers import finish_run
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
@@ -546,7 +547,7 @@ def test_the_model_cap_is_stated_when_training_or_uploading(visitor, models, mon
     assert_models_intact(visitor, models)
     assert f"{filename} was not added: {cap}" in texts(visitor.error)
     monkeypatch.setenv("MNISTKIT_MAX_MODELS", "3")  # room for one more: training works again
-    visitor.form_submit_button[0].click().run()
+    finish_run(visitor.form_submit_button[0].click().run())
     assert len(own_models(visitor)) == 3
 
 

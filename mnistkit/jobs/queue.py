@@ -292,6 +292,12 @@ class JobQueue:
         return self._held_mb() + still_to_come + job.estimate_mb <= self.memory_limit_mb
 
     def _dispatch(self) -> None:
+        problem = self.executor.problem()
+        if problem:  # e.g. the cluster's scheduler has gone: no waiting run could ever start
+            while self._waiting:
+                job = self._jobs[self._waiting.popleft()]
+                job.state, job.message = FAILED, problem
+            return
         while self._waiting and self.executor.free_slots() > 0:
             job = self._jobs[self._waiting[0]]
             if not self._fits_now(job):
