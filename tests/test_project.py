@@ -61,6 +61,6 @@ def test_keras_runs_on_jax_unless_the_user_chose_another_backend():
 def test_readme_test_command_is_what_ci_runs():
     readme = (ROOT / "README.md").read_text()
     ci = (ROOT / ".ci" / "run").read_text()
-    command = 'pip install -e ".[test]" && python -m pytest'
+    command = 'pip install -e ".[test,cluster]" && python -m pytest'
     assert command in readme
     assert command in ci
