@@ -5,6 +5,7 @@ import streamlit as st
 from mnistkit.ui.classroom import data_set_choice, keeping_note
 from mnistkit.ui.controls import share_link, train_controls
 from mnistkit.ui.data import current_dataset
+from mnistkit.ui.jobs import notice, progress
 from mnistkit.ui.router import through_the_router
 from mnistkit.ui.training import last_run, model_list, model_upload, run_training
 
@@ -26,7 +27,9 @@ st.caption(
 
 config = train_controls(len(dataset.y_train))
 if config is not None:
-    run_training(config)
+    run_training(config)  # queued: the run trains in a worker process, not in this page
+progress()  # place in the queue, then each epoch's curves; Stop
+notice()
 last_run()
 share_link()
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from conftest import ROOT
+from job_helpers import finish_run
 from streamlit.testing.v1 import AppTest
 
 from mnistkit.classroom import classes, database
@@ -170,7 +171,7 @@ def test_a_learner_trains_and_evaluates_on_the_class_digits(state_dir):
     assert any(
         f"handwriting of class {new.code}: 24 training and 6 test digits" in s for s in sources
     )
-    next(b for b in at.form_submit_button if b.label == "Train").click().run()
+    finish_run(next(b for b in at.form_submit_button if b.label == "Train").click().run())
     assert not at.exception, [e.value for e in at.exception]
     assert any("is ready: it reads" in s.value for s in at.success), [e.value for e in at.error]
     (trained,) = at.session_state[MODELS_KEY].values()

@@ -11,6 +11,7 @@ import io
 
 import pytest
 from conftest import ROOT
+from job_helpers import finish_run
 from streamlit.testing.v1 import AppTest
 
 from mnistkit import plots
@@ -107,7 +108,7 @@ def train_on_the_page(at: AppTest, family: str, learning_rate=None, size=1000, e
     at.slider(key=f"train_{family}_epochs").set_value(epochs)
     if learning_rate is not None:
         at.select_slider(key=f"train_{family}_learning_rate").set_value(learning_rate)
-    at.form_submit_button[0].click().run()
+    finish_run(at.form_submit_button[0].click().run())
     assert not at.exception, [e.value for e in at.exception]
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import pytest
 from conftest import ROOT
+from job_helpers import finish_run
 from streamlit.testing.v1 import AppTest
 
 from mnistkit.models import REGISTRY
@@ -103,7 +104,7 @@ def test_a_finished_run_names_the_settings_it_used(app):
     app.slider(key=f"train_{family}_batch_size").set_value(64)
     app.select_slider(key=f"train_{family}_train_size").set_value(1000)
     app.slider(key=f"train_{family}_epochs").set_value(2)
-    app.form_submit_button[0].click().run()
+    finish_run(app.form_submit_button[0].click().run())
     assert not app.exception
     (trained,) = app.session_state["mnistkit_models"].values()
     assert trained.config.hyperparameters["learning_rate"] == 0.002

@@ -6,7 +6,7 @@ import pytest
 from conftest import ROOT
 from streamlit.testing.v1 import AppTest
 
-import mnistkit.ui.training
+import mnistkit.ui.jobs
 from mnistkit.links import settings_from_query, settings_to_query
 from mnistkit.models import REGISTRY
 from mnistkit.training import RunConfig, declarations
@@ -166,14 +166,17 @@ class NotTrained(ValueError):
 
 @pytest.fixture
 def runs_asked_for(monkeypatch) -> list[RunConfig]:
-    """The configs the Train page hands to ``train``, which is not run (some presets take hours)."""
+    """The runs the Train page queues, which are not trained (some presets take hours)."""
     asked: list[RunConfig] = []
 
-    def noting_train(config, dataset, on_epoch=None):
-        asked.append(config)
-        raise NotTrained("not trained in this test")
+    class NotingQueue:
+        """Stands in for the server's job queue: notes each run and refuses it."""
 
-    monkeypatch.setattr(mnistkit.ui.training, "train", noting_train)
+        def submit(self, visitor, spec):
+            asked.append(RunConfig.from_dict(spec["config"]))
+            raise NotTrained("not trained in this test")
+
+    monkeypatch.setattr(mnistkit.ui.jobs, "shared_queue", NotingQueue)
     return asked
 
 

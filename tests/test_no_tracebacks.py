@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from conftest import ROOT
 from drawings import canvas_png
+from job_helpers import finish_run
 from streamlit.testing.v1 import AppTest
 
 PAGES = ["home", "data", "train", "evaluate", "compare", "draw"]
@@ -53,7 +54,7 @@ def train(at: AppTest, family: str, learning_rate: float | None = None, size: in
     at.slider(key=f"train_{family}_epochs").set_value(2)
     if learning_rate is not None:
         at.select_slider(key=f"train_{family}_learning_rate").set_value(learning_rate)
-    at.form_submit_button[0].click().run()
+    finish_run(at.form_submit_button[0].click().run())
     no_traceback(at, f"train {family}")
 
 

@@ -11,6 +11,7 @@ import plotly.io
 import pytest
 from conftest import ROOT, keras_slow
 from drawings import canvas_png
+from job_helpers import finish_run
 from streamlit.testing.v1 import AppTest
 
 APP = ROOT / "app.py"
@@ -64,7 +65,7 @@ def train_through_the_form(at: AppTest, family="scratch-linear", train_size=1000
     at.radio(key="train_family").set_value(family).run()
     at.select_slider(key=f"train_{family}_train_size").set_value(train_size)
     at.slider(key=f"train_{family}_epochs").set_value(epochs)
-    at.form_submit_button[0].click().run()
+    finish_run(at.form_submit_button[0].click().run())
     assert not at.exception, [e.value for e in at.exception]
     return at
 
@@ -129,7 +130,7 @@ def test_moving_a_slider_does_not_train(app):
 def test_the_article_preset_fills_in_the_article_settings(app):
     open_page(app, "train")
     app.selectbox(key="train_scratch-linear_preset").set_value("article").run()
-    app.form_submit_button[0].click().run()
+    finish_run(app.form_submit_button[0].click().run())
     (trained,) = own_models(app).values()
     assert trained.config.preset() == "article"
     assert trained.config.train_size == 1000 and trained.config.epochs == 5
@@ -141,7 +142,7 @@ def test_a_divergent_run_shows_a_sentence_not_a_traceback(app):
     app.select_slider(key="train_scratch-linear_learning_rate").set_value(10.0)
     app.selectbox(key="train_scratch-linear_loss").set_value("squared_error")
     app.select_slider(key="train_scratch-linear_train_size").set_value(1000)
-    app.form_submit_button[0].click().run()
+    finish_run(app.form_submit_button[0].click().run())
     assert not app.exception
     assert "learning rate" in texts(app.error).lower()
     assert own_models(app) == {}
@@ -231,7 +232,7 @@ def test_a_bad_model_file_shows_an_error_and_keeps_the_models(app):
     assert not app.exception
     assert "model.keras was not added" in texts(app.error)
     assert own_models(app).keys() == before.keys()
-    app.form_submit_button[0].click().run()  # the page still trains
+    finish_run(app.form_submit_button[0].click().run())  # the page still trains
     assert len(own_models(app)) == 2
 
 

@@ -64,7 +64,7 @@ def test_readme_test_command_is_what_ci_runs():
     (command,) = [
         line
         for line in readme.splitlines()
-        if line.endswith('pip install -e ".[test]" && python -m pytest')
+        if line.endswith('pip install -e ".[test,cluster]" && python -m pytest')
     ]
     assert command.startswith(
         "python3 -m venv .venv && "

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import ROOT, require
+from job_helpers import finish_run
 from streamlit.testing.v1 import AppTest
 
 from mnistkit import plots, teaching
@@ -108,7 +109,7 @@ def train_a_small_run(at: AppTest) -> None:
     at.switch_page("pages/train.py").run()
     at.select_slider(key="train_scratch-linear_train_size").set_value(1000)
     at.slider(key="train_scratch-linear_epochs").set_value(1)
-    at.form_submit_button[0].click().run()
+    finish_run(at.form_submit_button[0].click().run())
     assert not at.exception
 
 

@@ -30,3 +30,7 @@ def show_sidebar(load_ready_made: bool = True) -> None:
         if not entries and not files:
             st.caption("None yet: train one on the Train page.")
         status_in_sidebar()
+        if st.session_state.get("mnistkit_job_ticket") is not None:  # ui.jobs.TICKET_KEY
+            from mnistkit.ui import jobs
+
+            jobs.sidebar_progress()

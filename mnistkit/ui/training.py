@@ -7,7 +7,7 @@ import streamlit as st
 from mnistkit import persistence, plots
 from mnistkit.evaluation import chance_verdict
 from mnistkit.memory import release_memory
-from mnistkit.training import RunConfig, TrainingDiverged, settings_used, train
+from mnistkit.training import RunConfig, settings_used, train
 from mnistkit.ui import limits, state
 from mnistkit.ui.data import current_dataset
 
@@ -18,49 +18,14 @@ QUICK_RUN = {"model": "sklearn-mlp", "hyperparameters": {"hidden_layers": (128,)
 
 
 def run_training(config: RunConfig) -> None:
-    """Train with a progress bar and a chart that grows each epoch; the model joins the list.
+    """Queue the run as a job in a worker process; its progress and model come back by ticket.
 
-    A run that fails (diverges, or cannot start) is explained in a sentence; nothing is lost.
+    A run that cannot start (the queue is full, the visitor has one waiting, it cannot fit in
+    memory) is explained in a sentence; nothing is lost.
     """
-    dataset = current_dataset()
-    total = config.epochs
-    progress = st.progress(0.0, text="Preparing the digits…")
-    chart = st.empty()
-    history: list[dict] = []
+    from mnistkit.ui import jobs
 
-    def on_epoch(epoch: int, metrics: dict) -> None:
-        # Compiling a Keras model's training step leaves some 70 MB freed but still held by
-        # malloc; handing it back after each epoch keeps the server's peak within a small
-        # machine's. The server's decision, so the models never tune the allocator themselves.
-        release_memory(collect=False)
-        history.append(metrics)
-        done = len(history)
-        progress.progress(
-            min(1.0, done / total),
-            text=f"Epoch {done} of {total}: mean loss {metrics['loss']:.3f}, "
-            f"{metrics['seconds']:.1f} s so far",
-        )
-        chart.plotly_chart(plots.training_figure(history), width="stretch", key=f"live_{done}")
-
-    # A click elsewhere interrupts the run by raising inside on_epoch: the half-trained model is
-    # then never added, and the visitor's earlier models are untouched.
-    try:
-        state.check_room()  # refused before the work, not after
-        limits.check_run(config.train_size or len(dataset.y_train), config.epochs)
-        trained = train(config, dataset, on_epoch=on_epoch)
-    except TrainingDiverged as error:
-        progress.empty()
-        st.error(str(error), icon=":material/warning:")
-        return
-    except ValueError as error:
-        progress.empty()
-        st.error(f"Training could not start: {error}", icon=":material/warning:")
-        return
-    finally:
-        release_memory()
-    progress.empty()
-    st.session_state[LAST_RUN_KEY] = state.add_model(trained)
-    st.rerun()  # so that the sidebar and the model list show the new model
+    jobs.submit(config)
 
 
 def last_run() -> None:
