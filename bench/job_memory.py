@@ -3,9 +3,9 @@
 Each run happens in a fresh worker process that has already loaded the data set and imported
 what every run needs (as a pool's worker has); it prints the process's resident memory before
 the run and its peak (``ru_maxrss``) after it, and the difference is what
-``mnistkit.jobs.resources.ESTIMATES_MB`` must cover. Run::
+each family's ``job_memory_mb`` (in ``mnistkit/models/``) must cover. Run::
 
-    MNISTKIT_DATA=/path/to/mnist.npz python bench/job_memory.py [sizes...]
+    MNISTKIT_DATA=/path/to/mnist.npz python bench/job_memory.py [families...] [sizes...]
 """
 
 from __future__ import annotations
@@ -28,10 +28,10 @@ def _measure(model: str, train_size: int, results) -> None:
     results.put((model, train_size, before, peak))
 
 
-def main(sizes: list[int]) -> None:
+def main(sizes: list[int], families: list[str]) -> None:
     context = multiprocessing.get_context("spawn")
     print(f"{'family':16} {'images':>7} {'idle MB':>8} {'peak MB':>8} {'extra MB':>9}")
-    for model in ("scratch-linear", "sklearn-mlp", "keras-mlp"):
+    for model in families:
         for size in sizes:
             results = context.Queue()
             process = context.Process(target=_measure, args=(model, size, results))
@@ -42,4 +42,8 @@ def main(sizes: list[int]) -> None:
 
 
 if __name__ == "__main__":
-    main([int(a) for a in sys.argv[1:]] or [10_000, 60_000])
+    from mnistkit.models import REGISTRY
+
+    chosen = [a for a in sys.argv[1:] if a in REGISTRY]  # families named, else every one
+    numbers = [int(a) for a in sys.argv[1:] if a not in REGISTRY]
+    main(numbers or [10_000, 60_000], chosen or list(REGISTRY))

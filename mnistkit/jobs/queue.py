@@ -24,9 +24,6 @@ from mnistkit.jobs.store import RunStore
 
 MAX_WAITING = 20  # runs that may wait at once; MNISTKIT_MAX_WAITING
 START_SECONDS = 3.0  # a worker's time to begin a run (Keras's first import is slower)
-# Seconds per training image per epoch, until this server has timed runs of its own
-# (measured on one core of a 2-core laptop; noisy, and only used for the estimated wait).
-SECONDS_PER_IMAGE = {"scratch-linear": 2e-6, "sklearn-mlp": 4e-5, "keras-mlp": 4e-5}
 
 WAITING, RUNNING, DONE, FAILED, CANCELLED = "waiting", "running", "done", "failed", "cancelled"
 ACTIVE = {WAITING, RUNNING}
@@ -124,7 +121,7 @@ class JobQueue:
         self._waiting: deque[str] = deque()
         self._tickets: dict[str, Ticket] = {}
         self._ids = itertools.count(1)
-        self._rates = dict(SECONDS_PER_IMAGE)
+        self._rates: dict[str, float] = {}  # seconds per image per epoch, as timed here
         executor.on_capacity = self._capacity_freed
 
     # --- what a visitor does -------------------------------------------------------------
@@ -252,10 +249,16 @@ class JobQueue:
             spec=spec,
             estimate_mb=resources.estimate_mb(config["model"], images),
             expected_seconds=START_SECONDS
-            + self._rates.get(config["model"], 5e-5) * images * int(config["epochs"]),
+            + self._rate(config["model"]) * images * int(config["epochs"]),
         )
         self._jobs[job.id] = job
         return job
+
+    def _rate(self, model: str) -> float:
+        """Seconds per image per epoch: as timed on this server, else the family's own figure."""
+        from mnistkit.models import REGISTRY
+
+        return self._rates.get(model, REGISTRY[model].seconds_per_image)
 
     @staticmethod
     def _train_images(spec: dict[str, Any]) -> int:

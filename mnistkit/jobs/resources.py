@@ -5,7 +5,8 @@ is one, else the machine's memory. The estimates below are the *extra* resident 
 process needs while it trains a run, above what an idle worker already holds (Python, NumPy,
 scikit-learn and the data set): measured with ``python bench/job_memory.py``, which trains each
 family in a fresh worker and reads its peak resident set (``ru_maxrss``), then fitted as a fixed
-part plus a part per training image, rounded up. Keras adds its own import (Keras and JAX) the
+part plus a part per training image, rounded up, and declared by each family
+(``job_memory_mb`` in ``mnistkit/models/``). Keras adds its own import (Keras and JAX) the
 first time a worker trains it.
 """
 
@@ -16,24 +17,19 @@ from pathlib import Path
 
 MB = 1024**2
 
-# family: (fixed MB, MB per 1,000 training images). Measured with bench/job_memory.py on full
-# MNIST, 2 epochs (extra MB over an idle worker of 239 MB): linear net 141 at 10,000 images and
-# 132 at 60,000 (scoring the 10,000 test digits dominates); scikit-learn MLP 80 and 182; Keras
-# MLP 365 and 391 (Keras and JAX themselves). Rounded up to cover both sizes.
-ESTIMATES_MB = {
-    "scratch-linear": (140.0, 0.2),
-    "sklearn-mlp": (60.0, 2.2),
-    "keras-mlp": (370.0, 0.6),
-}
-
 
 class MemoryLimitError(ValueError):
     """A run that cannot fit in the memory this server gives training."""
 
 
 def estimate_mb(model: str, train_images: int) -> float:
-    """The extra memory a worker needs to train ``model`` on ``train_images`` images, in MB."""
-    fixed, per_thousand = ESTIMATES_MB.get(model, max(ESTIMATES_MB.values()))
+    """The extra memory a worker needs to train ``model`` on ``train_images`` images, in MB.
+
+    Each family declares its own figures (``job_memory_mb``, measured with bench/job_memory.py).
+    """
+    from mnistkit.models import REGISTRY
+
+    fixed, per_thousand = REGISTRY[model].job_memory_mb
     return fixed + per_thousand * train_images / 1000
 
 

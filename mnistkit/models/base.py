@@ -213,6 +213,12 @@ class DigitClassifier(ClassifierMixin, BaseEstimator):
     hyperparameters: ClassVar[tuple[Hyperparameter, ...]] = ()
     presets: ClassVar[dict[str, Preset]] = {}
     file_suffix: ClassVar[str] = ""  # the kind of zip archive it is saved as, e.g. ".keras"
+    # What one run costs a worker, for the job queue (mnistkit/jobs): the extra memory it needs
+    # above an idle worker, as (fixed MB, MB per 1,000 training images), measured with
+    # bench/job_memory.py; and seconds per training image per epoch on one core, until the
+    # server has timed runs of its own. A family that declares nothing is assumed expensive.
+    job_memory_mb: ClassVar[tuple[float, float]] = (400.0, 2.5)
+    seconds_per_image: ClassVar[float] = 5e-5
 
     # --- declaration helpers -------------------------------------------------------------------
 

@@ -18,6 +18,10 @@ class KerasCNN(KerasClassifier):
     """A Keras CNN; the model rescales 0-255 pixels itself, so a saved file takes raw images."""
 
     family = "keras-cnn"
+    # Not yet measured with bench/job_memory.py: Keras and JAX as for the MLP, plus the
+    # convolutions' activations per batch; seconds from its default run (5 epochs of 60,000).
+    job_memory_mb = (450.0, 1.0)
+    seconds_per_image = 7e-4
     display_name = "Keras CNN"
     summary = (
         "A convolutional network built with Keras: small filters slide over the image to find "

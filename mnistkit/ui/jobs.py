@@ -63,7 +63,6 @@ def submit(config: RunConfig) -> bool:
     """Queue a training run for this visitor; a refusal is shown as one sentence."""
     from mnistkit.jobs import fingerprint, job_spec
 
-
     dataset = current_dataset()
     setting = os.environ.get("MNISTKIT_DATA", "")
     shared = _shared_dataset(setting)
