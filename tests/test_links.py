@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from conftest import ROOT
+from job_helpers import finish_run
 from streamlit.testing.v1 import AppTest
 
 import mnistkit.ui.jobs
@@ -202,7 +203,7 @@ def test_the_article_through_a_link_reads_7447_of_the_real_test_digits(
     at = train_page({"model": "scratch-linear", "preset": "article"})
     assert at.selectbox(key="train_scratch-linear_preset").value == "article"
     assert at.slider(key="train_scratch-linear_validation_share").value == 0.0
-    at.form_submit_button[0].click().run()
+    finish_run(at.form_submit_button[0].click().run())
     assert not at.exception and not at.error, [e.value for e in at.error]
     (trained,) = at.session_state[MODELS_KEY].values()
     assert trained.config == RunConfig.from_preset("scratch-linear", "article")

@@ -46,7 +46,7 @@ def test_both_commands_make_and_use_a_virtual_environment():
     for command in (start, tests):
         assert command.startswith("python3 -m venv .venv && . .venv/bin/activate && pip install")
     assert start.endswith("streamlit run app.py")
-    assert tests.endswith('pip install -e ".[test]" && python -m pytest')
+    assert tests.endswith('pip install -e ".[test,cluster]" && python -m pytest')
 
 
 def _externally_managed(python: Path) -> bool:
