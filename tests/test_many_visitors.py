@@ -60,7 +60,7 @@ async def slide_to(page, name: str, text: str, key: str) -> None:
     """Move the slider called ``name`` with the keyboard until it shows ``text``."""
     # By its own label: the accessible name repeats the group's label ("Epochs Epochs"), and
     # "Training digits" is also part of "Held-out share of the training digits".
-    slider = page.locator(f'[role="slider"][aria-label="{name}"]')
+    slider = page.get_by_role("slider").and_(page.locator(f'[aria-label="{name}"]'))
     restart = "Home"
     for _ in range(120):
         shown = await slider.get_attribute("aria-valuetext")
