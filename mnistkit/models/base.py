@@ -213,6 +213,9 @@ class DigitClassifier(ClassifierMixin, BaseEstimator):
     hyperparameters: ClassVar[tuple[Hyperparameter, ...]] = ()
     presets: ClassVar[dict[str, Preset]] = {}
     file_suffix: ClassVar[str] = ""  # the kind of zip archive it is saved as, e.g. ".keras"
+    # True when reading its file needs a heavy framework (Keras): the server then has a worker
+    # process read it and keeps the network as arrays (``persistence.load(..., reader=...)``).
+    needs_worker: ClassVar[bool] = False
 
     # --- declaration helpers -------------------------------------------------------------------
 
