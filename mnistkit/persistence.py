@@ -72,22 +72,20 @@ def save(trained: Any, path: str | os.PathLike) -> Path:
     A path without a suffix gets its family's (``.npz``, ``.skops`` or ``.keras``). A model
     read by a worker is written as the very file it was read from.
     """
-    if trained.saved_file is not None:
-        path = target_path(trained.model.family, path)
-        try:
-            path.write_bytes(trained.saved_file)
-        except OSError as error:
-            raise ModelFileError(f"Cannot save to {path}: {error.strerror or error}.") from error
-        return path
-    model = _trained_model(trained.model)
-    path = target_path(model.family, path)
-    metadata = _metadata_json(trained)
+    saved_file = trained.saved_file
+    if saved_file is None:
+        model = _trained_model(trained.model)
+        metadata = _metadata_json(trained)
+    path = target_path(trained.model.family, path)
     # Write next to the target, then rename, so a failed save never leaves half a file behind.
     partial = path.with_name(f".{path.stem}.partial{path.suffix}")
     try:
-        model.write_learned(partial)
-        with zipfile.ZipFile(partial, "a", compression=zipfile.ZIP_DEFLATED) as archive:
-            archive.writestr(METADATA_MEMBER, metadata)
+        if saved_file is not None:
+            partial.write_bytes(saved_file)
+        else:
+            model.write_learned(partial)
+            with zipfile.ZipFile(partial, "a", compression=zipfile.ZIP_DEFLATED) as archive:
+                archive.writestr(METADATA_MEMBER, metadata)
         os.replace(partial, path)
     except OSError as error:
         raise ModelFileError(f"Cannot save to {path}: {error.strerror or error}.") from error

@@ -27,9 +27,9 @@ from browser_helpers import (
     error_texts,
     free_port,
     screenshot,
-    wait_for_idle,
     wait_until_healthy,
 )
+from browser_helpers import wait_for_idle as wait_for_page
 from conftest import ROOT
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -51,6 +51,7 @@ from streamlit.web import cli
 sys.argv = ["streamlit", "run", *sys.argv[1:]]
 sys.exit(cli.main())
 """
+SLOW_MS = 300_000  # workers import Keras, and the server loads data, on a shared, busy machine
 HEAVY_LIBRARIES = ("jaxlib", "xla_extension")
 HEAVY_MODULES = ("keras", "jax", "jaxlib")
 
@@ -126,6 +127,19 @@ def server(chromium, keras_files, tmp_path):
             process.wait()
 
 
+def picked_model(page) -> str:
+    """What the page's model picker shows (its label, and the chosen model's name)."""
+    picker = page.locator('[data-testid="stMain"] [data-testid="stSelectbox"]').first
+    return picker.evaluate(
+        "box => box.textContent + ' ' + "
+        "Array.from(box.querySelectorAll('input'), input => input.value).join(' ')"
+    )
+
+
+def wait_for_idle(page) -> None:
+    wait_for_page(page, timeout=SLOW_MS)
+
+
 def go_to(page, label: str) -> None:
     page.locator('[data-testid="stSidebarNav"] a', has_text=label).click()
     wait_for_idle(page)
@@ -137,7 +151,7 @@ def test_keras_models_are_trained_read_and_used_without_keras_in_the_server(
     process, url, probe = server
     _, upload = keras_files
     page = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
-    page.set_default_timeout(300_000)  # the workers import Keras on a shared, busy machine
+    page.set_default_timeout(SLOW_MS)
 
     # Train a Keras MLP through the Train page: the job runs in a worker process.
     page.goto(f"{url}/train?model=keras-mlp&hidden_layers=32&epochs=3")
@@ -163,11 +177,9 @@ def test_keras_models_are_trained_read_and_used_without_keras_in_the_server(
         "selector => document.querySelector(selector)?.innerText.includes('Prediction:')",
         arg=PREDICTION,
     )
-    picked = page.locator('[data-testid="stMain"] [data-testid="stSelectbox"]').first
-    assert "Keras MLP 48-24" in picked.inner_text()  # the uploaded file reads the digit
+    assert "Keras MLP 48-24" in picked_model(page)  # the uploaded file reads the digit
     go_to(page, "Evaluate")
-    picked = page.locator('[data-testid="stMain"] [data-testid="stSelectbox"]').first
-    assert "Keras MLP 48-24" in picked.inner_text()
+    assert "Keras MLP 48-24" in picked_model(page)
     assert error_texts(page) == []
     go_to(page, "Compare")
     page.get_by_role("tab", name="Where the models disagree").click()

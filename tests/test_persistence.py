@@ -479,7 +479,9 @@ def file_reader():
 
 @pytest.mark.slow
 @pytest.mark.parametrize("family", KERAS_FAMILIES)
-def test_a_server_reads_a_keras_file_in_a_worker_as_arrays(family, trained, mnist, file_reader):
+def test_a_server_reads_a_keras_file_in_a_worker_as_arrays(
+    family, trained, mnist, file_reader, tmp_path
+):
     original = trained[family]
     data, filename = dumps(original)
     loaded = loads(data, filename, reader=file_reader)
@@ -507,6 +509,7 @@ def test_a_server_reads_a_keras_file_in_a_worker_as_arrays(family, trained, mnis
     # A download hands back the very file the worker read; nothing is written again.
     assert dumps(loaded) == (data, filename)
     assert persistence.suggested_filename(loaded) == filename
+    assert save(loaded, tmp_path / "again").read_bytes() == data
 
 
 @pytest.mark.slow
