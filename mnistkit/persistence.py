@@ -14,6 +14,12 @@ its family up in the registry and hands the file over to that family's ``read_le
 family is told by the settings, never by the suffix. Anything that is not a mnistkit model, is
 damaged, or holds something untrusted raises ``ModelFileError`` with one sentence.
 
+A family that ``needs_worker`` (Keras) is read in a worker process when the caller passes a
+``reader`` (the server does, ``mnistkit.jobs.reader``): the server checks the container and reads
+``mnistkit.json`` itself, the reader loads the file with every family check and sends back the
+network as arrays, and the ``TrainedModel`` keeps the file's bytes, which ``dumps`` hands back
+unchanged. Without a reader (the command line, a worker) the family reads its file here.
+
 Files of format 1 (mnistkit before the families owned their files) are still read: the NumPy
 and scikit-learn files kept their settings inside the family's own data, and each family reads
 its own (``read_format_1``); Keras files already had ``mnistkit.json``.
@@ -26,6 +32,7 @@ import os
 import re
 import tempfile
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +40,7 @@ import numpy as np
 
 import mnistkit
 from mnistkit.archives import ArchiveError, checked_members, read_member
-from mnistkit.models import REGISTRY, get_model_class
+from mnistkit.models import REGISTRY, NetworkClassifier, get_model_class
 from mnistkit.models.base import ModelFileError
 
 FORMAT = "mnistkit-model"
@@ -43,6 +50,8 @@ MAX_BYTES = 200 * 1024**2  # the largest model file ``load``/``loads`` accept
 MAX_UNPACKED_BYTES = 1024**3  # the most a model archive may unpack to (guards against zip bombs)
 METADATA_MEMBER = "mnistkit.json"  # the member ``save`` adds to the family's archive
 MAX_SETTINGS_BYTES = 16 * 1024**2  # mnistkit.json holds settings and history: a few kB
+# Reads a model file's bytes (named for messages) elsewhere: the JSON of models.reading(model).
+Reader = Callable[[bytes, str], dict]
 
 __all__ = [
     "FORMAT_VERSION",
@@ -60,17 +69,23 @@ __all__ = [
 def save(trained: Any, path: str | os.PathLike) -> Path:
     """Write ``trained`` (a ``TrainedModel``) to ``path``; returns the path written.
 
-    A path without a suffix gets its family's (``.npz``, ``.skops`` or ``.keras``).
+    A path without a suffix gets its family's (``.npz``, ``.skops`` or ``.keras``). A model
+    read by a worker is written as the very file it was read from.
     """
-    model = _trained_model(trained.model)
-    path = target_path(model.family, path)
-    metadata = _metadata_json(trained)
+    saved_file = trained.saved_file
+    if saved_file is None:
+        model = _trained_model(trained.model)
+        metadata = _metadata_json(trained)
+    path = target_path(trained.model.family, path)
     # Write next to the target, then rename, so a failed save never leaves half a file behind.
     partial = path.with_name(f".{path.stem}.partial{path.suffix}")
     try:
-        model.write_learned(partial)
-        with zipfile.ZipFile(partial, "a", compression=zipfile.ZIP_DEFLATED) as archive:
-            archive.writestr(METADATA_MEMBER, metadata)
+        if saved_file is not None:
+            partial.write_bytes(saved_file)
+        else:
+            model.write_learned(partial)
+            with zipfile.ZipFile(partial, "a", compression=zipfile.ZIP_DEFLATED) as archive:
+                archive.writestr(METADATA_MEMBER, metadata)
         os.replace(partial, path)
     except OSError as error:
         raise ModelFileError(f"Cannot save to {path}: {error.strerror or error}.") from error
@@ -95,38 +110,49 @@ def target_path(family: str, path: str | os.PathLike) -> Path:
     return path
 
 
-def load(path: str | os.PathLike) -> Any:
-    """Read a model file written by ``save`` back into a ``TrainedModel``."""
+def load(path: str | os.PathLike, *, reader: Reader | None = None) -> Any:
+    """Read a model file written by ``save`` back into a ``TrainedModel``.
+
+    With ``reader``, a family that ``needs_worker`` is read by it (see the module docstring).
+    """
     path = Path(path)
     if not path.is_file():
         raise ModelFileError(f"There is no model file at {path}.")
     size = path.stat().st_size
     if size > MAX_BYTES:
         raise ModelFileError(_too_large(path.name, size))
-    return _read(path, path.name)
+    return _read(path, path.name, reader)
 
 
 def dumps(trained: Any) -> tuple[bytes, str]:
-    """The model file's bytes and a suggested file name, e.g. for a browser download."""
+    """The model file's bytes and a suggested file name, e.g. for a browser download.
+
+    A model read by a worker gives back the bytes it was read from, unchanged.
+    """
+    if trained.saved_file is not None:
+        return trained.saved_file, suggested_filename(trained)
     with tempfile.TemporaryDirectory(prefix="mnistkit-") as folder:
         path = save(trained, Path(folder) / suggested_filename(trained))
         return path.read_bytes(), path.name
 
 
-def loads(data: bytes, filename: str = "model") -> Any:
-    """Read a model file's bytes (e.g. an upload); ``filename`` is used in messages only."""
+def loads(data: bytes, filename: str = "model", *, reader: Reader | None = None) -> Any:
+    """Read a model file's bytes (e.g. an upload); ``filename`` is used in messages only.
+
+    With ``reader``, a family that ``needs_worker`` is read by it (see the module docstring).
+    """
     name = Path(filename).name or "model"
     if len(data) > MAX_BYTES:
         raise ModelFileError(_too_large(name, len(data)))
     with tempfile.TemporaryDirectory(prefix="mnistkit-") as folder:
         path = Path(folder) / _safe_filename(name)
         path.write_bytes(data)
-        return _read(path, name)
+        return _read(path, name, reader)
 
 
 def suggested_filename(trained: Any) -> str:
     """A file name made from the model's description, e.g. ``keras-mlp-128-128.keras``."""
-    model = _trained_model(trained.model)
+    model = trained.model if trained.saved_file is not None else _trained_model(trained.model)
     stem = re.sub(r"[^a-z0-9]+", "-", model.describe().lower()).strip("-")
     return f"{stem or model.family}{model.file_suffix}"
 
@@ -178,7 +204,7 @@ def _plain(value: Any) -> Any:
 # --- reading -----------------------------------------------------------------------------------
 
 
-def _read(path: Path, name: str) -> Any:
+def _read(path: Path, name: str, reader: Reader | None = None) -> Any:
     """The ``TrainedModel`` in the file at ``path``: container, settings, then the family."""
     _refuse_what_is_not_a_zip(path, name)
     try:
@@ -198,6 +224,10 @@ def _read(path: Path, name: str) -> Any:
                 f"{name} holds a {family!r} model, a kind this mnistkit "
                 f"({mnistkit.__version__}) does not know; update mnistkit to open it."
             )
+        if reader is not None and model_class.needs_worker:
+            data = path.read_bytes()
+            model = NetworkClassifier.from_reading(reader(data, name), model_class, name)
+            return _rebuild(metadata, model_class, {}, name, model=model, saved_file=data)
         return _rebuild(metadata, model_class, model_class.read_learned(path, name), name)
     for model_class in REGISTRY.values():
         found = model_class.read_format_1(path, name)
@@ -257,14 +287,26 @@ def _parse_metadata(text: str, name: str) -> dict[str, Any]:
 # --- rebuilding a TrainedModel -----------------------------------------------------------------
 
 
-def _rebuild(metadata: dict[str, Any], model_class: type, learned: dict[str, Any], name: str):
-    """A ``TrainedModel`` from a file's settings and the learned state its family read."""
+def _rebuild(
+    metadata: dict[str, Any],
+    model_class: type,
+    learned: dict[str, Any],
+    name: str,
+    *,
+    model: Any = None,
+    saved_file: bytes | None = None,
+):
+    """A ``TrainedModel`` from a file's settings and the learned state its family read.
+
+    ``model`` is one a worker read (kept as arrays), ``saved_file`` the bytes it was read from.
+    """
     from mnistkit.models.base import HyperparameterError
     from mnistkit.training import RunConfig, TrainedModel
 
     try:
         hyperparameters = model_class.validate_hyperparameters(metadata["hyperparameters"])
-        model = model_class(**hyperparameters, random_state=metadata["random_state"])
+        if model is None:
+            model = model_class(**hyperparameters, random_state=metadata["random_state"])
         for attribute, value in learned.items():
             setattr(model, attribute, value)
         model.classes_ = np.asarray(metadata["classes"], dtype=np.int64)
@@ -277,6 +319,7 @@ def _rebuild(metadata: dict[str, Any], model_class: type, learned: dict[str, Any
             seconds=float(metadata["seconds"]),
             test_accuracy=None if test_accuracy is None else float(test_accuracy),
             name=str(metadata["name"]),
+            saved_file=saved_file,
         )
     except HyperparameterError as error:
         raise ModelFileError(f"{name} has settings mnistkit cannot use: {error}") from error

@@ -272,6 +272,9 @@ class TrainedModel:
     test_accuracy: float | None  # on the data set's full test split
     name: str  # e.g. "Keras MLP 256-128 · 98.3%"
     stopped_early: bool = False  # on_epoch asked to stop before the last epoch
+    # The model file a worker read this model from, handed back unchanged by persistence.dumps
+    # (a server keeps a Keras model as arrays and never writes a .keras file itself).
+    saved_file: bytes | None = field(default=None, repr=False)
 
     def predict_proba(self, images) -> np.ndarray:
         return self.model.predict_proba(images)

@@ -103,6 +103,30 @@ def test_a_run_comes_back_as_a_saved_model_with_its_history(queue, sample_finger
     assert status.worker.startswith("process ")
 
 
+@pytest.mark.slow
+def test_a_keras_run_comes_back_as_arrays_too_so_the_server_needs_no_keras(
+    queue, sample_fingerprint
+):
+    from mnistkit.data import load_mnist
+    from mnistkit.models import NetworkClassifier
+
+    jobs = queue()
+    config = RunConfig(model="keras-mlp", hyperparameters={"hidden_layers": (32,)}, epochs=2)
+    status = wait_for(
+        jobs, jobs.submit("kim", job_spec(config, sample_fingerprint, 6_000)), finished
+    )
+    assert status.state == "done", status.message
+    result = status.result
+    as_arrays = persistence.loads(
+        result["model"], result["filename"], reader=lambda data, name: result["reading"]
+    )
+    assert type(as_arrays.model) is NetworkClassifier
+    in_keras = persistence.loads(result["model"], result["filename"])  # what the CLI does
+    images = load_mnist("sample").x_test
+    assert abs(as_arrays.predict_proba(images) - in_keras.predict_proba(images)).max() < 1e-5
+    assert persistence.dumps(as_arrays) == (result["model"], result["filename"])
+
+
 def test_runs_start_in_the_order_they_came_and_each_sees_its_place(queue, sample_fingerprint):
     jobs = queue()
     first = jobs.submit("ann", slow(sample_fingerprint, seed=1))

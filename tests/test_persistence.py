@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import json
+import os
 import pickle
 import re
 import zipfile
@@ -25,7 +26,14 @@ from conftest import keras_slow
 from zips import unreadable_members, with_members
 
 from mnistkit import persistence
-from mnistkit.models import REGISTRY, KerasMLP, ScratchLinearNet, keras_files, sklearn_mlp
+from mnistkit.models import (
+    REGISTRY,
+    KerasMLP,
+    NetworkClassifier,
+    ScratchLinearNet,
+    keras_files,
+    sklearn_mlp,
+)
 from mnistkit.persistence import ModelFileError, dumps, load, loads, save
 from mnistkit.training import RunConfig, train
 
@@ -455,6 +463,79 @@ def test_a_keras_file_pointing_at_other_code_is_refused(family, saved, tmp_path)
 def test_a_plain_keras_file_without_mnistkit_settings_is_refused(family, saved):
     data = with_members(saved[family].read_bytes(), {persistence.METADATA_MEMBER: None})
     refused(data, "zip archive but not a mnistkit model file", "plain.keras")
+
+
+# --- a server reads Keras files in a worker process and keeps them as arrays --------------------
+
+
+@pytest.fixture(scope="module")
+def file_reader():
+    from mnistkit.jobs.reader import FileReader
+
+    reader = FileReader()
+    yield reader
+    reader.close()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("family", KERAS_FAMILIES)
+def test_a_server_reads_a_keras_file_in_a_worker_as_arrays(
+    family, trained, mnist, file_reader, tmp_path
+):
+    original = trained[family]
+    data, filename = dumps(original)
+    loaded = loads(data, filename, reader=file_reader)
+    assert file_reader.pid() not in (None, os.getpid())  # read by another process
+    assert type(loaded.model) is NetworkClassifier
+    assert (loaded.model.family, loaded.model.display_name, loaded.model.file_suffix) == (
+        family,
+        REGISTRY[family].display_name,
+        ".keras",
+    )
+    np.testing.assert_allclose(
+        loaded.predict_proba(mnist.x_test[:2000]),
+        original.predict_proba(mnist.x_test[:2000]),
+        atol=1e-5,
+    )
+    assert loaded.model.describe() == original.model.describe()
+    assert loaded.model.count_parameters() == original.model.count_parameters()
+    assert loaded.model.loss_curve_ == original.model.loss_curve_
+    assert (loaded.config, loaded.history, loaded.test_accuracy, loaded.name) == (
+        original.config,
+        original.history,
+        original.test_accuracy,
+        original.name,
+    )
+    # A download hands back the very file the worker read; nothing is written again.
+    assert dumps(loaded) == (data, filename)
+    assert persistence.suggested_filename(loaded) == filename
+    assert save(loaded, tmp_path / "again").read_bytes() == data
+
+
+@pytest.mark.slow
+def test_a_keras_file_refused_in_the_worker_gives_the_same_sentence(
+    trained, saved, tmp_path, file_reader
+):
+    import keras
+
+    lambda_file = keras_file_with_layer(
+        trained["keras-mlp"], tmp_path, keras.layers.Lambda(lambda x: x * 2)
+    )
+    with pytest.raises(ModelFileError, match=r"^lambda\.keras contains a Keras Lambda layer"):
+        load(lambda_file, reader=file_reader)
+    wrong_shape = with_settings(saved["keras-mlp"], lambda m: m.update(family="keras-cnn"))
+    with pytest.raises(ModelFileError, match="says it holds a Keras CNN.*so it is damaged"):
+        loads(wrong_shape, "model.keras", reader=file_reader)
+    # The reader is still there for the next file.
+    assert type(load(saved["keras-mlp"], reader=file_reader).model) is NetworkClassifier
+
+
+def test_a_light_family_is_still_read_in_the_server_when_a_reader_is_given(saved, trained, mnist):
+    def no_reader(data, name):
+        raise AssertionError(f"{name} was sent to a worker, but its family reads it with NumPy")
+
+    for family in ("scratch-linear", "sklearn-mlp"):
+        assert_same_run(load(saved[family], reader=no_reader), trained[family], mnist.x_test[:500])
 
 
 # --- skops files: only the types mnistkit trusts -----------------------------------------------

@@ -375,8 +375,11 @@ def save_model(db: Database, token: str, trained: Any) -> None:
         learner.last_seen_at = _now()
 
 
-def own_models(db: Database, token: str) -> list[Any]:
-    """The learner's models, loaded from their safe bytes, in the order they were saved."""
+def own_models(db: Database, token: str, reader: Any = None) -> list[Any]:
+    """The learner's models, loaded from their safe bytes, in the order they were saved.
+
+    ``reader`` reads the files a worker must (``persistence.loads``'s, the server's).
+    """
     from mnistkit import persistence
 
     with db.session() as session:
@@ -386,7 +389,7 @@ def own_models(db: Database, token: str) -> list[Any]:
             .where(LearnerModel.learner_id == learner.id)
             .order_by(LearnerModel.id)
         ).all()
-    return [_loaded(persistence, name, file_name, data) for name, file_name, data in rows]
+    return [_loaded(persistence, name, file_name, data, reader) for name, file_name, data in rows]
 
 
 def remove_model(db: Database, token: str, name: str) -> None:
@@ -453,8 +456,11 @@ def learners(db: Database, code: str, key: str) -> list[LearnerRow]:
         return rows
 
 
-def best_models(db: Database, code: str, key: str) -> dict[str, Any]:
-    """Each learner's best model (by MNIST test accuracy), loaded, keyed by "nickname: model"."""
+def best_models(db: Database, code: str, key: str, reader: Any = None) -> dict[str, Any]:
+    """Each learner's best model (by MNIST test accuracy), loaded, keyed by "nickname: model".
+
+    ``reader`` reads the files a worker must (``persistence.loads``'s, the server's).
+    """
     from mnistkit import persistence
 
     with db.session() as session:
@@ -470,7 +476,7 @@ def best_models(db: Database, code: str, key: str) -> dict[str, Any]:
             if row is not None:
                 chosen.append((learner.nickname, *row))
     return {
-        f"{nickname}: {name}": _loaded(persistence, name, file_name, data)
+        f"{nickname}: {name}": _loaded(persistence, name, file_name, data, reader)
         for nickname, name, file_name, data in chosen
     }
 
@@ -691,8 +697,8 @@ def _label(label: Any) -> int:
     return int(label)
 
 
-def _loaded(persistence, name: str, file_name: str, data: bytes) -> Any:
+def _loaded(persistence, name: str, file_name: str, data: bytes, reader: Any = None) -> Any:
     import dataclasses
 
-    trained = persistence.loads(data, file_name)
+    trained = persistence.loads(data, file_name, reader=reader)
     return dataclasses.replace(trained, name=name)

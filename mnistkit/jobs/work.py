@@ -1,5 +1,8 @@
 """What one job does, wherever it runs: plain settings in, a saved model file's bytes out.
 
+For a family that ``needs_worker`` (Keras), the result also holds the model as arrays
+(``models.reading``), so the server takes the finished model without loading Keras.
+
 A job's *spec* is plain data, ``{"config": RunConfig.to_dict(), "fingerprint": ...,
 "mnistkit_version": ...}``, so a local worker process and a Dask worker run the same
 ``run_job``. The worker loads its own data set once (the one ``MNISTKIT_DATA`` names, as
@@ -136,7 +139,7 @@ def run_job(
 
     trained = train(config, dataset, on_epoch=on_epoch)
     data, filename = persistence.dumps(trained)
-    return {
+    result = {
         "model": data,
         "filename": filename,
         "name": trained.name,
@@ -144,3 +147,8 @@ def run_job(
         "seconds": trained.seconds,
         "test_accuracy": trained.test_accuracy,
     }
+    if type(trained.model).needs_worker:  # the server keeps it as arrays, never loading Keras
+        from mnistkit.models import reading
+
+        result["reading"] = reading(trained.model)
+    return result

@@ -3,6 +3,8 @@
 ``REGISTRY`` maps each model's name to its class; ``build_model`` makes one from a name and
 keyword hyperparameters, checked against the model's declarations. Importing this package does
 not import Keras: ``KerasMLP`` and ``KerasCNN`` import it when their first model is built.
+``NetworkClassifier`` is no family: it holds, as arrays, a model a worker process read for the
+server (see ``read_elsewhere``).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from mnistkit.models.base import (
 )
 from mnistkit.models.keras_cnn import KerasCNN
 from mnistkit.models.keras_mlp import KerasMLP
+from mnistkit.models.read_elsewhere import NetworkClassifier, reading
 from mnistkit.models.scratch import ScratchLinearNet
 from mnistkit.models.sklearn_mlp import SklearnMLP
 
@@ -65,6 +68,7 @@ __all__ = [
     "InputShapeError",
     "KerasCNN",
     "KerasMLP",
+    "NetworkClassifier",
     "NotTrainedError",
     "Preset",
     "ScratchLinearNet",
@@ -73,4 +77,5 @@ __all__ = [
     "UnknownModelError",
     "build_model",
     "get_model_class",
+    "reading",
 ]

@@ -219,6 +219,9 @@ class DigitClassifier(ClassifierMixin, BaseEstimator):
     # server has timed runs of its own. A family that declares nothing is assumed expensive.
     job_memory_mb: ClassVar[tuple[float, float]] = (400.0, 2.5)
     seconds_per_image: ClassVar[float] = 5e-5
+    # True when reading its file needs a heavy framework (Keras): the server then has a worker
+    # process read it and keeps the network as arrays (``persistence.load(..., reader=...)``).
+    needs_worker: ClassVar[bool] = False
 
     # --- declaration helpers -------------------------------------------------------------------
 

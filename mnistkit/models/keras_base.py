@@ -39,6 +39,7 @@ class KerasClassifier(DigitClassifier):
 
     input_shape: ClassVar[tuple[int, ...]] = (N_PIXELS,)  # (784,) or (28, 28, 1)
     file_suffix = keras_files.SUFFIX
+    needs_worker = True  # a server never imports Keras: a worker reads its files
 
     def partial_fit(self, X, y, classes=None):  # noqa: ARG002 - scikit-learn's signature
         """Train one more epoch over ``X``; returns ``self``."""

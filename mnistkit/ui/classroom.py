@@ -81,10 +81,12 @@ def class_session() -> None:
 
 
 def _restore(token: str) -> None:
+    from mnistkit.ui import state, teaching
+
     try:
         db = _db()
         joined = classes.membership(db, token)
-        models = classes.own_models(db, token)
+        models = classes.own_models(db, token, reader=state.file_reader())
         digits = classes.own_digits(db, token)
         settings = classes.load_settings(db, token)
     except classes.AccessError as error:
@@ -94,8 +96,6 @@ def _restore(token: str) -> None:
     except ValueError as error:
         _notice("error", f"Your class work could not be loaded: {error}")
         return
-    from mnistkit.ui import state, teaching
-
     st.session_state[MEMBER_KEY] = joined
     own = st.session_state.setdefault(state.MODELS_KEY, {})
     for trained in models:
@@ -556,7 +556,7 @@ def _models_on_class_digits(db: Database, code: str, key: str, digits: classes.C
     )
     try:
         models = {f"{name} (ready-made)": t for name, t in state.ready_made().models.items()}
-        models |= classes.best_models(db, code, key)
+        models |= classes.best_models(db, code, key, reader=state.file_reader())
     except ValueError as error:
         st.error(f"The models could not be loaded: {error}")
         return

@@ -105,8 +105,11 @@ def collect() -> None:
     if status.state == "done":
         from mnistkit import persistence
 
+        result = status.result
+        # A Keras run's worker sent its network as arrays too: the server never loads Keras.
+        reader = (lambda *_: result["reading"]) if "reading" in result else state.file_reader()
         try:
-            trained = persistence.loads(status.result["model"], status.result["filename"])
+            trained = persistence.loads(result["model"], result["filename"], reader=reader)
             st.session_state[LAST_RUN_KEY] = state.add_model(trained)
         except ValueError as error:
             st.session_state[NOTICE_KEY] = ("error", f"The finished model was not added: {error}")

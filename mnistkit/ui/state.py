@@ -3,6 +3,9 @@
 What a visitor trains or uploads lives in ``st.session_state`` and is theirs alone. Ready-made
 models come from the folder named by ``MNISTKIT_MODELS_DIR``; they are loaded once per server,
 never changed, and listed for everyone (marked as ready-made).
+
+The server never loads Keras: a Keras file is read by one worker process (``file_reader``) and
+kept as its network of arrays, with the file's bytes for downloads.
 """
 
 from __future__ import annotations
@@ -59,6 +62,21 @@ def ready_made_files(folder: Path | None) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
 
 
+@st.cache_resource(show_spinner=False)
+def file_reader():
+    """The worker process, one per server, that reads the model files needing Keras."""
+    from mnistkit.jobs.reader import FileReader
+
+    return FileReader()
+
+
+def read_model_file(data: bytes, name: str) -> TrainedModel:
+    """A model file's bytes (an upload, a class's saved model) read safely, Keras in a worker."""
+    from mnistkit import persistence
+
+    return persistence.loads(data, name, reader=file_reader())
+
+
 @st.cache_resource(show_spinner="Loading the ready-made models…")
 def _load_ready_made(folder: str) -> ReadyMade:
     """Load every model file of ``folder`` once per server; shared read-only by all visitors."""
@@ -68,7 +86,7 @@ def _load_ready_made(folder: str) -> ReadyMade:
     problems = []
     for path in ready_made_files(Path(folder)):
         try:
-            trained = persistence.load(path)
+            trained = persistence.load(path, reader=file_reader())
         except ValueError as error:
             problems.append(f"{path.name}: {error}")
             continue

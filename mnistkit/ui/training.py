@@ -107,7 +107,7 @@ def _take_upload() -> None:
         state.check_room()  # before reading a file that could not be kept anyway
         data = upload.getvalue()
         limits.check_upload(len(data), upload.name)  # the server's cap, before any reading
-        name = state.add_model(persistence.loads(data, upload.name))
+        name = state.add_model(state.read_model_file(data, upload.name))
     except ValueError as error:
         st.session_state.upload_message = ("error", f"{upload.name} was not added: {error}")
         return
