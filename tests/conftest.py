@@ -19,6 +19,15 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 IN_CI = os.environ.get("CI", "").lower() not in {"", "0", "false"}
+# Each page's title (its h1), as the page tests and the browser tests read it.
+TITLES = {
+    "home": "How does a neural network read handwritten digits?",
+    "data": "Look at the digits",
+    "train": "Train a model",
+    "evaluate": "Evaluate a model",
+    "compare": "Compare the models",
+    "draw": "Draw a digit",
+}
 
 
 def require(condition: bool, reason: str) -> None:

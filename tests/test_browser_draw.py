@@ -9,12 +9,13 @@ import re
 import pytest
 from browser_helpers import (
     CANVAS,
-    PREDICTION,
     clear_canvas,
     digit_strokes,
-    draw,
     error_texts,
+    open_page,
+    prediction_after_drawing,
     screenshot,
+    settled_text,
     streamlit_server,
     wait_for_idle,
 )
@@ -51,37 +52,15 @@ def server(chromium, two_models):
 
 @pytest.fixture
 def page(browser, server):
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
-    page = context.new_page()
-    page.set_default_timeout(120_000)
-    page.goto(f"{server.url}/draw")
-    wait_for_idle(page)
-    page.locator(CANVAS).first.wait_for()
-    yield page
-    context.close()
-
-
-def settled_text(page, selector: str) -> str:
-    """The element's text once the app is idle and the text has stopped changing."""
-    previous = None
-    for _ in range(20):
-        wait_for_idle(page)
-        page.wait_for_timeout(700)  # a later stroke's answer may still be on its way
-        current = page.locator(selector).inner_text()
-        if current == previous:
-            return current
-        previous = current
-    return previous
+    with open_page(browser, f"{server.url}/draw") as page:
+        page.locator(CANVAS).first.wait_for()
+        yield page
 
 
 def draw_and_read(page, strokes) -> int:
     """Draw, wait for the whole drawing's answer, and return the predicted digit."""
-    draw(page, strokes)
-    page.wait_for_function(
-        "selector => document.querySelector(selector)?.innerText.includes('Prediction:')",
-        arg=PREDICTION,
-    )
-    return int(re.search(r"Prediction: (\d)", settled_text(page, PREDICTION)).group(1))
+    answer = prediction_after_drawing(page, strokes)
+    return int(re.search(r"Prediction: (\d)", answer).group(1))
 
 
 def model_cards(page) -> list[int]:

@@ -9,7 +9,7 @@ import sys
 import numpy as np
 import plotly.io
 import pytest
-from conftest import ROOT, keras_slow
+from conftest import ROOT, TITLES, keras_slow
 from drawings import canvas_png
 from job_helpers import finish_run
 from streamlit.testing.v1 import AppTest
@@ -22,14 +22,6 @@ PAGES = {
     "evaluate": "pages/evaluate.py",
     "compare": "pages/compare.py",
     "draw": "pages/draw.py",
-}
-TITLES = {
-    "home": "How does a neural network read handwritten digits?",
-    "data": "Look at the digits",
-    "train": "Train a model",
-    "evaluate": "Evaluate a model",
-    "compare": "Compare the models",
-    "draw": "Draw a digit",
 }
 MODELS_KEY = "mnistkit_models"
 
