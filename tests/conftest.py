@@ -74,6 +74,23 @@ def mnist(mnist_path: Path):
     return load_mnist(mnist_path)
 
 
+@pytest.fixture(scope="session")
+def sample():
+    """The bundled sample data set (read-only arrays), loaded once for the whole session."""
+    from mnistkit.data import load_mnist
+
+    return load_mnist("sample")
+
+
+def sample_app(monkeypatch, timeout: float = 300):
+    """The app, run once with AppTest on the bundled sample and no ready-made models."""
+    from streamlit.testing.v1 import AppTest
+
+    monkeypatch.setenv("MNISTKIT_DATA", "sample")
+    monkeypatch.delenv("MNISTKIT_MODELS_DIR", raising=False)
+    return AppTest.from_file(str(ROOT / "app.py"), default_timeout=timeout).run()
+
+
 def keras_slow(families) -> list:
     """Families as pytest parameters, the Keras ones marked ``slow`` (compiling costs seconds)."""
     return [
