@@ -229,6 +229,17 @@ def draw(page, strokes: list[list[Point]], canvas: str = CANVAS) -> None:
         page.mouse.up()
 
 
+def add_to_set(page, label: int) -> None:
+    """Label the drawn digit on the Draw page and add it to the learner's own set."""
+    choice = page.locator(".st-key-handwriting_label input")
+    choice.click()
+    choice.fill(str(label))
+    page.keyboard.press("Enter")
+    wait_for_idle(page)
+    page.get_by_role("button", name="Add to my set").click()
+    wait_for_idle(page)
+
+
 def prediction_after_drawing(page, strokes: list[list[Point]]) -> str:
     """Draw the strokes, wait for the model's answer to the whole drawing and return its text."""
     draw(page, strokes)

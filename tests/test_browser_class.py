@@ -15,6 +15,7 @@ from contextlib import ExitStack
 import pytest
 from browser_helpers import (
     CANVAS,
+    add_to_set,
     clear_canvas,
     digit_strokes,
     draw,
@@ -23,6 +24,7 @@ from browser_helpers import (
     open_page,
     screenshot,
     streamlit_server,
+    wait_for_answer,
     wait_for_idle,
 )
 from conftest import ROOT, fresh_postgres_database
@@ -90,17 +92,9 @@ def draw_five(page) -> None:
         if number > 1:
             clear_canvas(page)
         draw(page, digit_strokes(digit, 140, 140, 180))
-        page.wait_for_function(
-            "() => document.querySelector('.st-key-draw_prediction')?.innerText"
-            ".includes('Prediction:')"
-        )
+        wait_for_answer(page)
         wait_for_idle(page)
-        choice = page.locator(".st-key-handwriting_label input")
-        choice.click()
-        choice.fill(str(digit))
-        page.keyboard.press("Enter")
-        wait_for_idle(page)
-        page.get_by_role("button", name="Add to my set").click()
+        add_to_set(page, digit)
         plural = "digit" if number == 1 else "digits"
         page.get_by_text(f"your set now holds {number} {plural}.").wait_for()
         wait_for_idle(page)

@@ -9,6 +9,7 @@ import re
 import pytest
 from browser_helpers import (
     CANVAS,
+    add_to_set,
     clear_canvas,
     digit_strokes,
     error_texts,
@@ -28,13 +29,11 @@ INSPECTOR = ".st-key-inspector_answer"
 
 
 @pytest.fixture(scope="module")
-def two_models(tmp_path_factory):
+def two_models(tmp_path_factory, sample):
     """A ready-made linear net and MLP, trained on the bundled sample (a few seconds)."""
     from mnistkit import persistence
-    from mnistkit.data import load_mnist
     from mnistkit.training import RunConfig, train
 
-    sample = load_mnist("sample")
     folder = tmp_path_factory.mktemp("ready-made-two")
     for number, config in enumerate(
         (RunConfig("scratch-linear", epochs=5), RunConfig("sklearn-mlp", epochs=10))
@@ -67,16 +66,6 @@ def model_cards(page) -> list[int]:
     """What each model reads in the side-by-side view, in order."""
     cards = page.get_by_text(re.compile(r"^Reads \d$")).all_inner_texts()
     return [int(card.split()[-1]) for card in cards]
-
-
-def add_to_set(page, label: int) -> None:
-    choice = page.locator(".st-key-handwriting_label input")
-    choice.click()
-    choice.fill(str(label))
-    page.keyboard.press("Enter")
-    wait_for_idle(page)
-    page.get_by_role("button", name="Add to my set").click()
-    wait_for_idle(page)
 
 
 def test_a_drawn_and_labelled_digit_updates_the_accuracy_table(page):

@@ -30,13 +30,11 @@ EXCEPTION = '[data-testid="stException"]'
 
 
 @pytest.fixture(scope="module")
-def collapsed_folder(tmp_path_factory):
+def collapsed_folder(tmp_path_factory, sample):
     """A ready-made scikit-learn MLP trained at a learning rate of 10: it collapsed."""
     from mnistkit import persistence
-    from mnistkit.data import load_mnist
     from mnistkit.training import RunConfig, train
 
-    sample = load_mnist("sample")
     config = RunConfig("sklearn-mlp", hyperparameters={"learning_rate": 10.0}, epochs=2)
     trained = train(config, sample)
     assert trained.test_accuracy < 0.2
