@@ -28,11 +28,12 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from browser_helpers import (  # noqa: E402 - the helpers live next to the tests
     CANVAS,
-    PREDICTION,
     clear_canvas,
     digit_strokes,
+    go_to,
     launch,
     streamlit_server,
+    wait_for_answer,
     wait_for_idle,
 )
 from playwright.sync_api import sync_playwright  # noqa: E402
@@ -44,11 +45,6 @@ TRAINING_TIMEOUT_MS = 30 * 60 * 1000
 
 def default_data() -> Path:
     return Path(os.environ.get("MNIST_NPZ") or ROOT.parent / "shared" / "data" / "mnist.npz")
-
-
-def go_to(page, label: str) -> None:
-    page.locator('[data-testid="stSidebarNav"] a', has_text=label).click()
-    wait_for_idle(page)
 
 
 def train_defaults(page, server) -> dict[str, dict[str, float]]:
@@ -93,11 +89,7 @@ def stroke_to_answer_ms(page, strokes) -> float:
         page.mouse.move(box["x"] + x, box["y"] + y, steps=2)
     started = time.perf_counter()
     page.mouse.up()
-    page.wait_for_function(
-        "selector => document.querySelector(selector)?.innerText.includes('Prediction:')",
-        arg=PREDICTION,
-        polling=10,
-    )
+    wait_for_answer(page, polling=10)
     elapsed = 1000 * (time.perf_counter() - started)
     wait_for_idle(page)
     return elapsed

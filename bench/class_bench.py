@@ -36,13 +36,13 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
 from browser_helpers import (  # noqa: E402 - the helpers live next to the tests
+    ANSWERED,
     CANVAS,
-    CHROMIUM_ARGS,
     ERRORS,
     PREDICTION,
     digit_strokes,
-    free_port,
-    wait_until_healthy,
+    launch,
+    streamlit_server,
 )
 
 READY_MADE = {"sklearn-mlp.skops": "sklearn-mlp", "keras-mlp.keras": "keras-mlp"}
@@ -126,28 +126,6 @@ def ensure_ready_made(folder: Path, data: Path) -> None:
             )  # fmt: skip
 
 
-def start_server(environment: dict[str, str], log: Path) -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    command = [
-        sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
-        "--server.port", str(port), "--browser.gatherUsageStats", "false",
-        "--server.disconnectedSessionTTL", str(SESSION_TTL_S),
-    ]  # fmt: skip
-    log.parent.mkdir(parents=True, exist_ok=True)
-    output = log.open("w")
-    process = subprocess.Popen(
-        command,
-        cwd=ROOT,
-        env={**os.environ, **environment},
-        stdout=output,
-        stderr=output,
-        preexec_fn=lambda: os.sched_setaffinity(0, {0}),  # the server on core 0
-    )
-    url = f"http://127.0.0.1:{port}"
-    wait_until_healthy(url, process)
-    return process, url
-
-
 # --- one visitor ----------------------------------------------------------------------------------
 
 
@@ -183,11 +161,7 @@ async def visitor(number: int, browser, url: str, delay: float, trains: bool, re
             if index == len(strokes) - 1:
                 lifted = time.perf_counter()
             await page.mouse.up()
-        await page.wait_for_function(
-            "selector => document.querySelector(selector)?.innerText.includes('Prediction:')",
-            arg=PREDICTION,
-            polling=20,
-        )
+        await page.wait_for_function(ANSWERED, arg=PREDICTION, polling=20)
         record["answer_s"] = time.perf_counter() - lifted
         print(f"visitor {number}: answer {record['answer_s']:.2f} s", flush=True)
         await wait_idle(page)
@@ -218,9 +192,7 @@ async def run_class(url: str, visitors: int, arrival_s: float, results: dict) ->
     from playwright.async_api import async_playwright
 
     async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(
-            executable_path=shutil.which("chromium"), args=CHROMIUM_ARGS
-        )
+        browser = await launch(playwright, shutil.which("chromium"))
         spacing = arrival_s / max(1, visitors - 1)
         await asyncio.gather(
             *(
@@ -236,9 +208,7 @@ async def warm_up(url: str) -> None:
     from playwright.async_api import async_playwright
 
     async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(
-            executable_path=shutil.which("chromium"), args=CHROMIUM_ARGS
-        )
+        browser = await launch(playwright, shutil.which("chromium"))
         page = await browser.new_page()
         await page.goto(f"{url}/draw")
         await page.locator(CANVAS).first.wait_for(timeout=300_000)
@@ -263,10 +233,13 @@ def main(argv: list[str] | None = None) -> int:
         "MNISTKIT_DATA": str(args.data.resolve()),
         "MNISTKIT_MODELS_DIR": str(args.models.resolve()),
     }
-    process, url = start_server(environment, ROOT / "artifacts" / "bench" / "class-server.log")
-    os.sched_setaffinity(0, {1})  # this script, Playwright's driver and Chromium on core 1
+    log = ROOT / "artifacts" / "bench" / "class-server.log"
+    ttl = ["--server.disconnectedSessionTTL", str(SESSION_TTL_S)]
+    pin = lambda: os.sched_setaffinity(0, {0})  # noqa: E731 - the server on core 0
     results: dict = {"visitors": [], "count": args.visitors}
-    try:
+    with streamlit_server(environment, log, options=ttl, preexec_fn=pin) as server:
+        os.sched_setaffinity(0, {1})  # this script, Playwright's driver and Chromium on core 1
+        process, url = server.process, server.url
         watch = MemoryWatch(process.pid)
         asyncio.run(warm_up(url))
         time.sleep(SESSION_TTL_S + 5)  # the warm-up visitor's session is gone too
@@ -283,12 +256,6 @@ def main(argv: list[str] | None = None) -> int:
         results["after_mb"] = {"server": status_mb(process.pid, "VmRSS"),
                                "tree": watch.tree_now_mb()}  # fmt: skip
         watch.stop()
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
     report(results)
     output = ROOT / "artifacts" / "bench" / "class_bench.json"
     output.write_text(json.dumps(results, indent=2))

@@ -54,6 +54,21 @@ def _layout(figure: go.Figure, height: int, **extra) -> go.Figure:
     return figure
 
 
+def _digit_bars(values, colors, texts: Sequence[str], hover: str) -> go.Figure:
+    """A bar per digit 0-9 with its value written above it; ``hover`` is Plotly's template."""
+    figure = go.Figure(
+        go.Bar(
+            x=DIGITS,
+            y=values,
+            marker_color=colors,
+            text=texts,
+            textposition="outside",
+            hovertemplate=f"{hover}<extra></extra>",
+        )
+    )
+    return figure.update_xaxes(title="Digit", tickmode="array", tickvals=DIGITS)
+
+
 def _mark_chance(figure: go.Figure, **where) -> None:
     """A dashed line at chance level (10%), labelled, so a failed run looks like one."""
     figure.add_hline(
@@ -109,17 +124,9 @@ def pixel_figure(image: np.ndarray, title: str = "", show_values: bool = True) -
 def count_figure(labels: np.ndarray) -> go.Figure:
     """How many images of each digit: a bar per digit."""
     counts = np.bincount(np.asarray(labels, dtype=np.int64), minlength=10)[:10]
-    figure = go.Figure(
-        go.Bar(
-            x=DIGITS,
-            y=counts,
-            marker_color=INK,
-            text=[f"{count:,}" for count in counts],
-            textposition="outside",
-            hovertemplate="digit %{x}: %{y:,} images<extra></extra>",
-        )
+    figure = _digit_bars(
+        counts, INK, [f"{count:,}" for count in counts], "digit %{x}: %{y:,} images"
     )
-    figure.update_xaxes(title="Digit", tickmode="array", tickvals=DIGITS)
     figure.update_yaxes(title="Training images (count)", range=[0, counts.max() * 1.15 + 1])
     return _layout(figure, 320)
 
@@ -204,17 +211,9 @@ def probability_figure(probabilities: np.ndarray) -> go.Figure:
     percents = 100 * np.asarray(probabilities, dtype=np.float64).ravel()
     best = int(np.argmax(percents))
     colors = [INK if digit == best else "#a9b8cc" for digit in DIGITS]
-    figure = go.Figure(
-        go.Bar(
-            x=DIGITS,
-            y=percents,
-            marker_color=colors,
-            text=[f"{value:.0f}%" for value in percents],
-            textposition="outside",
-            hovertemplate="digit %{x}: %{y:.1f}%<extra></extra>",
-        )
+    figure = _digit_bars(
+        percents, colors, [f"{value:.0f}%" for value in percents], "digit %{x}: %{y:.1f}%"
     )
-    figure.update_xaxes(title="Digit", tickmode="array", tickvals=DIGITS)
     figure.update_yaxes(title="Probability (%)", range=[0, 115])
     return _layout(figure, 280)
 

@@ -18,11 +18,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
 from browser_helpers import (  # noqa: E402 - the helpers live next to the tests
-    PREDICTION,
     digit_strokes,
     draw,
     launch,
     streamlit_server,
+    wait_for_answer,
     wait_for_idle,
 )
 from playwright.sync_api import sync_playwright  # noqa: E402
@@ -55,10 +55,7 @@ def main(argv: list[str] | None = None) -> int:
             page.goto(f"{server.url}/draw")
             wait_for_idle(page)
             draw(page, digit_strokes(3, 130, 140, 170))
-            page.wait_for_function(
-                "selector => document.querySelector(selector)?.innerText.includes('Prediction:')",
-                arg=PREDICTION,
-            )
+            wait_for_answer(page)
             wait_for_idle(page)
             page.wait_for_timeout(1500)
             OUTPUT.parent.mkdir(exist_ok=True)

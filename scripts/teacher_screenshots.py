@@ -19,13 +19,13 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
 from browser_helpers import (  # noqa: E402 - the helpers live next to the tests
-    PREDICTION,
     digit_strokes,
     draw,
     error_texts,
     launch,
     screenshot,
     streamlit_server,
+    wait_for_answer,
     wait_for_idle,
 )
 from playwright.sync_api import sync_playwright  # noqa: E402
@@ -80,10 +80,7 @@ def main() -> int:
                         wait_for_idle(page)
                     if name == "draw":
                         draw(page, digit_strokes(3, 130, 140, 170))
-                        page.wait_for_function(
-                            "s => document.querySelector(s)?.innerText.includes('Prediction:')",
-                            arg=PREDICTION,
-                        )
+                        wait_for_answer(page)
                         wait_for_idle(page)
                         page.wait_for_timeout(1500)
                     main = "document.querySelector('[data-testid=\"stMain\"]')"

@@ -1,8 +1,8 @@
 """Run the dashboard for real and drive it with a browser: server, pages, pen strokes.
 
-Used by tests/test_browser.py and bench/app_bench.py. The server is `streamlit run app.py` on a
-free port; the browser is Debian's Chromium driven by Playwright; digits are drawn as mouse
-strokes over the canvas, the way a visitor draws them.
+Used by the browser tests (tests/test_browser*.py), bench/ and scripts/. The server is
+`streamlit run app.py` on a free port; the browser is Debian's Chromium driven by Playwright;
+digits are drawn as mouse strokes over the canvas, the way a visitor draws them.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +32,8 @@ CHROMIUM_ARGS = [
 CANVAS = ".st-key-draw_canvas canvas.upper-canvas"
 PREDICTION = ".st-key-draw_prediction"
 ERRORS = '[data-testid="stException"], [data-testid="stAlertContentError"]'
+# True once the element named by the argument shows a model's answer.
+ANSWERED = "selector => document.querySelector(selector)?.innerText.includes('Prediction:')"
 
 Point = tuple[float, float]
 
@@ -81,8 +83,18 @@ def wait_until_healthy(url: str, process: subprocess.Popen, timeout: float = 60)
 
 
 @contextmanager
-def streamlit_server(environment: dict[str, str], log: Path, root: Path = ROOT) -> Iterator[Server]:
-    """Start `streamlit run app.py` in ``root`` with extra ``environment``; stop it afterwards."""
+def streamlit_server(
+    environment: dict[str, str],
+    log: Path,
+    root: Path = ROOT,
+    options: Sequence[str] = (),
+    preexec_fn: Callable[[], None] | None = None,
+) -> Iterator[Server]:
+    """Start `streamlit run app.py` in ``root`` with extra ``environment``; stop it afterwards.
+
+    ``options`` are more `streamlit run` command-line options; ``preexec_fn`` runs in the
+    server's process just before Streamlit starts (e.g. to pin it to a core).
+    """
     port = free_port()
     command = [
         sys.executable,
@@ -96,12 +108,18 @@ def streamlit_server(environment: dict[str, str], log: Path, root: Path = ROOT) 
         str(port),
         "--browser.gatherUsageStats",
         "false",
+        *options,
     ]
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("w") as output:
         started = time.perf_counter()
         process = subprocess.Popen(
-            command, cwd=root, env={**os.environ, **environment}, stdout=output, stderr=output
+            command,
+            cwd=root,
+            env={**os.environ, **environment},
+            stdout=output,
+            stderr=output,
+            preexec_fn=preexec_fn,
         )
         server = Server(process, f"http://127.0.0.1:{port}", started, log)
         try:
@@ -117,7 +135,32 @@ def streamlit_server(environment: dict[str, str], log: Path, root: Path = ROOT) 
 
 
 def launch(playwright, chromium: str):
+    """Headless Chromium with the flags every run uses (sync or async Playwright alike)."""
     return playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+
+
+@contextmanager
+def open_page(browser, url: str | None = None, width: int = 1400, height: int = 1000):
+    """A page in a fresh browser context (a visitor of its own), closed afterwards.
+
+    With ``url`` the page is opened there and the app has rendered when it is handed over.
+    """
+    context = browser.new_context(viewport={"width": width, "height": height})
+    try:
+        page = context.new_page()
+        page.set_default_timeout(120_000)
+        if url is not None:
+            page.goto(url)
+            wait_for_idle(page)
+        yield page
+    finally:
+        context.close()
+
+
+def go_to(page, label: str) -> None:
+    """Follow a link in the sidebar, staying in the same session."""
+    page.locator('[data-testid="stSidebarNav"] a', has_text=label).click()
+    wait_for_idle(page)
 
 
 def wait_for_idle(page, timeout: float = 60_000) -> None:
@@ -128,6 +171,24 @@ def wait_for_idle(page, timeout: float = 60_000) -> None:
         timeout=timeout,
     )
     page.wait_for_timeout(300)
+
+
+def wait_for_answer(page, selector: str = PREDICTION, **options) -> None:
+    """Wait until the element at ``selector`` shows the model's answer ("Prediction: ...")."""
+    page.wait_for_function(ANSWERED, arg=selector, **options)
+
+
+def settled_text(page, selector: str) -> str:
+    """The element's text once the app is idle and the text has stopped changing."""
+    previous = None
+    for _ in range(20):
+        wait_for_idle(page)
+        page.wait_for_timeout(700)  # a later stroke's answer may still be on its way
+        current = page.locator(selector).inner_text()
+        if current == previous:
+            return current
+        previous = current
+    return previous
 
 
 def error_texts(page) -> list[str]:
@@ -166,6 +227,24 @@ def draw(page, strokes: list[list[Point]], canvas: str = CANVAS) -> None:
         for x, y in stroke[1:]:
             page.mouse.move(box["x"] + x, box["y"] + y, steps=2)
         page.mouse.up()
+
+
+def add_to_set(page, label: int) -> None:
+    """Label the drawn digit on the Draw page and add it to the learner's own set."""
+    choice = page.locator(".st-key-handwriting_label input")
+    choice.click()
+    choice.fill(str(label))
+    page.keyboard.press("Enter")
+    wait_for_idle(page)
+    page.get_by_role("button", name="Add to my set").click()
+    wait_for_idle(page)
+
+
+def prediction_after_drawing(page, strokes: list[list[Point]]) -> str:
+    """Draw the strokes, wait for the model's answer to the whole drawing and return its text."""
+    draw(page, strokes)
+    wait_for_answer(page)
+    return settled_text(page, PREDICTION)
 
 
 def _arc(cx: float, cy: float, rx: float, ry: float, start: float, end: float, n: int = 24):

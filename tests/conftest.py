@@ -19,6 +19,15 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 IN_CI = os.environ.get("CI", "").lower() not in {"", "0", "false"}
+# Each page's title (its h1), as the page tests and the browser tests read it.
+TITLES = {
+    "home": "How does a neural network read handwritten digits?",
+    "data": "Look at the digits",
+    "train": "Train a model",
+    "evaluate": "Evaluate a model",
+    "compare": "Compare the models",
+    "draw": "Draw a digit",
+}
 
 
 def require(condition: bool, reason: str) -> None:
@@ -63,6 +72,23 @@ def mnist(mnist_path: Path):
     from mnistkit.data import load_mnist
 
     return load_mnist(mnist_path)
+
+
+@pytest.fixture(scope="session")
+def sample():
+    """The bundled sample data set (read-only arrays), loaded once for the whole session."""
+    from mnistkit.data import load_mnist
+
+    return load_mnist("sample")
+
+
+def sample_app(monkeypatch, timeout: float = 300):
+    """The app, run once with AppTest on the bundled sample and no ready-made models."""
+    from streamlit.testing.v1 import AppTest
+
+    monkeypatch.setenv("MNISTKIT_DATA", "sample")
+    monkeypatch.delenv("MNISTKIT_MODELS_DIR", raising=False)
+    return AppTest.from_file(str(ROOT / "app.py"), default_timeout=timeout).run()
 
 
 def keras_slow(families) -> list:

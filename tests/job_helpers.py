@@ -1,4 +1,4 @@
-"""Waiting in AppTest for a run queued by the Train page to come back from its worker."""
+"""Waiting for queued runs: in AppTest, for the Train page's run; in a queue, for a ticket."""
 
 from __future__ import annotations
 
@@ -18,3 +18,14 @@ def finish_run(at, timeout: float = TIMEOUT):
         time.sleep(0.3)
         at.run()
     return at
+
+
+def wait_for(queue, ticket, condition, timeout: float = TIMEOUT, poll: float = 0.1):
+    """Poll the queue until the ticket's status meets ``condition``; returns that status."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        status = queue.status(ticket)
+        if condition(status):
+            return status
+        time.sleep(poll)
+    raise AssertionError(f"timed out; last status {queue.status(ticket)}")

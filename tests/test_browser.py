@@ -16,13 +16,15 @@ from browser_helpers import (
     clear_canvas,
     click_plot_point,
     digit_strokes,
-    draw,
     error_texts,
+    go_to,
+    open_page,
+    prediction_after_drawing,
     screenshot,
     streamlit_server,
     wait_for_idle,
 )
-from conftest import ROOT
+from conftest import ROOT, TITLES
 
 pytestmark = pytest.mark.browser
 
@@ -33,14 +35,6 @@ PAGES = {
     "evaluate": "evaluate",
     "compare": "compare",
     "draw": "draw",
-}
-TITLES = {
-    "home": "How does a neural network read handwritten digits?",
-    "data": "Look at the digits",
-    "train": "Train a model",
-    "evaluate": "Evaluate a model",
-    "compare": "Compare the models",
-    "draw": "Draw a digit",
 }
 # (digit, centre x, centre y, height) in canvas pixels: off-centre, small and large.
 DRAWINGS = [
@@ -83,11 +77,8 @@ def sample_server(chromium):
 
 @pytest.fixture
 def page(browser):
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
-    page = context.new_page()
-    page.set_default_timeout(120_000)
-    yield page
-    context.close()
+    with open_page(browser) as page:
+        yield page
 
 
 def test_a_link_straight_to_a_page_gets_the_router_on_a_fresh_server(chromium, page):
@@ -114,35 +105,6 @@ def test_a_link_straight_to_a_page_gets_the_router_on_a_fresh_server(chromium, p
 def visit(page, server, name: str) -> None:
     page.goto(f"{server.url}/{PAGES[name]}")
     wait_for_idle(page)
-
-
-def go_to(page, label: str) -> None:
-    """Follow a link in the sidebar, staying in the same session."""
-    page.locator('[data-testid="stSidebarNav"] a', has_text=label).click()
-    wait_for_idle(page)
-
-
-def prediction_after_drawing(page, strokes) -> str:
-    """Draw the strokes, wait for the model's answer to the whole drawing and return its text."""
-    draw(page, strokes)
-    page.wait_for_function(
-        "selector => document.querySelector(selector)?.innerText.includes('Prediction:')",
-        arg=PREDICTION,
-    )
-    return settled_text(page, PREDICTION)
-
-
-def settled_text(page, selector: str) -> str:
-    """The element's text once the app is idle and the text has stopped changing."""
-    previous = None
-    for _ in range(20):
-        wait_for_idle(page)
-        page.wait_for_timeout(700)  # a later stroke's answer may still be on its way
-        current = page.locator(selector).inner_text()
-        if current == previous:
-            return current
-        previous = current
-    return previous
 
 
 @pytest.mark.slow

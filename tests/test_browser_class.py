@@ -15,12 +15,16 @@ from contextlib import ExitStack
 import pytest
 from browser_helpers import (
     CANVAS,
+    add_to_set,
     clear_canvas,
     digit_strokes,
     draw,
     error_texts,
+    go_to,
+    open_page,
     screenshot,
     streamlit_server,
+    wait_for_answer,
     wait_for_idle,
 )
 from conftest import ROOT, fresh_postgres_database
@@ -47,20 +51,6 @@ def class_database(request, tmp_path):
 def alert_sentences(page) -> list[str]:
     """Each error box's text without its icon's name: the sentence a visitor reads."""
     return [text.strip().splitlines()[-1] for text in error_texts(page)]
-
-
-def new_page(browser, url: str):
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
-    page = context.new_page()
-    page.set_default_timeout(120_000)
-    page.goto(url)
-    wait_for_idle(page)
-    return context, page
-
-
-def go_to(page, label: str) -> None:
-    page.locator('[data-testid="stSidebarNav"] a', has_text=label).click()
-    wait_for_idle(page)
 
 
 def create_class(page) -> tuple[str, str, str, str]:
@@ -102,17 +92,9 @@ def draw_five(page) -> None:
         if number > 1:
             clear_canvas(page)
         draw(page, digit_strokes(digit, 140, 140, 180))
-        page.wait_for_function(
-            "() => document.querySelector('.st-key-draw_prediction')?.innerText"
-            ".includes('Prediction:')"
-        )
+        wait_for_answer(page)
         wait_for_idle(page)
-        choice = page.locator(".st-key-handwriting_label input")
-        choice.click()
-        choice.fill(str(digit))
-        page.keyboard.press("Enter")
-        wait_for_idle(page)
-        page.get_by_role("button", name="Add to my set").click()
+        add_to_set(page, digit)
         plural = "digit" if number == 1 else "digits"
         page.get_by_text(f"your set now holds {number} {plural}.").wait_for()
         wait_for_idle(page)
@@ -137,8 +119,7 @@ def test_a_whole_lesson_survives_a_reload_and_a_server_restart(
     log = ROOT / "artifacts" / f"server-class-{name}.log"
     with ExitStack() as stack:
         server = stack.enter_context(streamlit_server(environment, log))
-        teacher_context, teacher = new_page(browser, f"{server.url}/class")
-        stack.callback(teacher_context.close)
+        teacher = stack.enter_context(open_page(browser, f"{server.url}/class"))
         code, key, join_link, teacher_link = create_class(teacher)
         assert len(code) == 6 and len(key) >= 20
         assert teacher.locator(MAIN).get_by_role("img").count() >= 1  # the QR code
@@ -149,8 +130,7 @@ def test_a_whole_lesson_survives_a_reload_and_a_server_restart(
         for nickname in ("Ana", "Ben"):
             local = join_link.replace("http://localhost:8501", server.url)
             local = re.sub(r"^http://[^/]+", server.url, local)
-            context, page = new_page(browser, local)
-            stack.callback(context.close)
+            page = stack.enter_context(open_page(browser, local))
             expect(page.get_by_label("Join code").first).to_have_value(code)
             join(page, nickname)
             models[nickname] = train_small_model(page)
@@ -180,8 +160,7 @@ def test_a_whole_lesson_survives_a_reload_and_a_server_restart(
     # The server restarts on the same database: everything is still there.
     with ExitStack() as stack:
         server = stack.enter_context(streamlit_server(environment, log.with_suffix(".2.log")))
-        context, page = new_page(browser, f"{server.url}/class")
-        stack.callback(context.close)
+        page = stack.enter_context(open_page(browser, f"{server.url}/class"))
         here = re.sub(r"^http://[^/]+", server.url, teacher_link)
         teacher_sees(page, here, 10, ["Ana", "Ben"])
         with page.expect_download() as download:
@@ -199,8 +178,7 @@ def test_bad_input_in_the_browser_is_one_sentence_and_never_html(browser, chromi
     log = ROOT / "artifacts" / "server-class-bad-input.log"
     with ExitStack() as stack:
         server = stack.enter_context(streamlit_server(environment, log))
-        context, page = new_page(browser, f"{server.url}/class")
-        stack.callback(context.close)
+        page = stack.enter_context(open_page(browser, f"{server.url}/class"))
         code, _, _, teacher_link = create_class(page)
 
         page.get_by_label("Join code").first.fill("WRONG9")

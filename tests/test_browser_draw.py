@@ -9,12 +9,14 @@ import re
 import pytest
 from browser_helpers import (
     CANVAS,
-    PREDICTION,
+    add_to_set,
     clear_canvas,
     digit_strokes,
-    draw,
     error_texts,
+    open_page,
+    prediction_after_drawing,
     screenshot,
+    settled_text,
     streamlit_server,
     wait_for_idle,
 )
@@ -27,13 +29,11 @@ INSPECTOR = ".st-key-inspector_answer"
 
 
 @pytest.fixture(scope="module")
-def two_models(tmp_path_factory):
+def two_models(tmp_path_factory, sample):
     """A ready-made linear net and MLP, trained on the bundled sample (a few seconds)."""
     from mnistkit import persistence
-    from mnistkit.data import load_mnist
     from mnistkit.training import RunConfig, train
 
-    sample = load_mnist("sample")
     folder = tmp_path_factory.mktemp("ready-made-two")
     for number, config in enumerate(
         (RunConfig("scratch-linear", epochs=5), RunConfig("sklearn-mlp", epochs=10))
@@ -51,53 +51,21 @@ def server(chromium, two_models):
 
 @pytest.fixture
 def page(browser, server):
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
-    page = context.new_page()
-    page.set_default_timeout(120_000)
-    page.goto(f"{server.url}/draw")
-    wait_for_idle(page)
-    page.locator(CANVAS).first.wait_for()
-    yield page
-    context.close()
-
-
-def settled_text(page, selector: str) -> str:
-    """The element's text once the app is idle and the text has stopped changing."""
-    previous = None
-    for _ in range(20):
-        wait_for_idle(page)
-        page.wait_for_timeout(700)  # a later stroke's answer may still be on its way
-        current = page.locator(selector).inner_text()
-        if current == previous:
-            return current
-        previous = current
-    return previous
+    with open_page(browser, f"{server.url}/draw") as page:
+        page.locator(CANVAS).first.wait_for()
+        yield page
 
 
 def draw_and_read(page, strokes) -> int:
     """Draw, wait for the whole drawing's answer, and return the predicted digit."""
-    draw(page, strokes)
-    page.wait_for_function(
-        "selector => document.querySelector(selector)?.innerText.includes('Prediction:')",
-        arg=PREDICTION,
-    )
-    return int(re.search(r"Prediction: (\d)", settled_text(page, PREDICTION)).group(1))
+    answer = prediction_after_drawing(page, strokes)
+    return int(re.search(r"Prediction: (\d)", answer).group(1))
 
 
 def model_cards(page) -> list[int]:
     """What each model reads in the side-by-side view, in order."""
     cards = page.get_by_text(re.compile(r"^Reads \d$")).all_inner_texts()
     return [int(card.split()[-1]) for card in cards]
-
-
-def add_to_set(page, label: int) -> None:
-    choice = page.locator(".st-key-handwriting_label input")
-    choice.click()
-    choice.fill(str(label))
-    page.keyboard.press("Enter")
-    wait_for_idle(page)
-    page.get_by_role("button", name="Add to my set").click()
-    wait_for_idle(page)
 
 
 def test_a_drawn_and_labelled_digit_updates_the_accuracy_table(page):

@@ -14,8 +14,10 @@ from browser_helpers import (
     digit_strokes,
     draw,
     error_texts,
+    open_page,
     screenshot,
     streamlit_server,
+    wait_for_answer,
     wait_for_idle,
 )
 from conftest import ROOT
@@ -28,13 +30,11 @@ EXCEPTION = '[data-testid="stException"]'
 
 
 @pytest.fixture(scope="module")
-def collapsed_folder(tmp_path_factory):
+def collapsed_folder(tmp_path_factory, sample):
     """A ready-made scikit-learn MLP trained at a learning rate of 10: it collapsed."""
     from mnistkit import persistence
-    from mnistkit.data import load_mnist
     from mnistkit.training import RunConfig, train
 
-    sample = load_mnist("sample")
     config = RunConfig("sklearn-mlp", hyperparameters={"learning_rate": 10.0}, epochs=2)
     trained = train(config, sample)
     assert trained.test_accuracy < 0.2
@@ -56,25 +56,16 @@ def server(chromium, collapsed_folder):
 def test_drawing_then_uploading_with_a_collapsed_model_shows_no_traceback(
     browser, server, collapsed_folder, width
 ):
-    context = browser.new_context(viewport={"width": width, "height": 1000})
-    page = context.new_page()
-    page.set_default_timeout(120_000)
-    try:
-        page.goto(f"{server.url}/draw")
-        wait_for_idle(page)
+    with open_page(browser, f"{server.url}/draw", width=width) as page:
         assert "reads no better than chance" in page.locator('[data-testid="stMain"]').inner_text()
         page.locator(CANVAS).first.wait_for()
         draw(page, digit_strokes(3, 130, 140, 170))
-        page.wait_for_function(
-            "s => document.querySelector(s)?.innerText.includes('Prediction:')", arg=PREDICTION
-        )
+        wait_for_answer(page)
         wait_for_idle(page)
         page.get_by_role("tab", name="Upload a picture").click()
         picture = collapsed_folder.parent / "three.png"
         page.locator(".st-key-digit_picture input[type=file]").set_input_files(str(picture))
-        page.wait_for_function(
-            "s => document.querySelector(s)?.innerText.includes('Prediction:')", arg=UPLOAD_ANSWER
-        )
+        wait_for_answer(page, UPLOAD_ANSWER)
         wait_for_idle(page)
         screenshot(page, f"teacher-collapsed-upload-{width}")
         assert page.query_selector_all(EXCEPTION) == []
@@ -83,25 +74,16 @@ def test_drawing_then_uploading_with_a_collapsed_model_shows_no_traceback(
         uploaded = re.search(r"Prediction: \d", page.locator(UPLOAD_ANSWER).text_content())
         assert drawn and uploaded
         assert drawn.group() == uploaded.group()  # the same answer twice: it raised before
-    finally:
-        context.close()
 
 
 @pytest.mark.parametrize(("width", "numbers_shown"), [(1400, True), (390, False)])
 def test_the_pixel_grid_shows_its_numbers_where_they_fit(browser, server, width, numbers_shown):
     """On a projector the 784 numbers are written on the grid; on a phone, where 28 of them
     cannot fit across, the grid keeps its shades and the numbers are in the box below."""
-    context = browser.new_context(viewport={"width": width, "height": 1000})
-    page = context.new_page()
-    page.set_default_timeout(120_000)
-    try:
-        page.goto(f"{server.url}/data")
-        wait_for_idle(page)
+    with open_page(browser, f"{server.url}/data", width=width) as page:
         label = page.locator(".st-key-data_pixel_grid g.heatmap-label text").first
         label.wait_for(state="attached")
         assert label.is_visible() is numbers_shown
         if numbers_shown:  # readable from the back of a room: at least 12 px tall
             assert label.bounding_box()["height"] >= 12
         screenshot(page, f"teacher-data-grid-{width}")
-    finally:
-        context.close()

@@ -3,28 +3,20 @@
 from __future__ import annotations
 
 import pytest
-from conftest import ROOT
+from conftest import sample_app
 from streamlit.runtime.scriptrunner_utils.exceptions import StopException
 from streamlit.testing.v1 import AppTest
 
 from mnistkit import experiments
-from mnistkit.data import load_mnist
 from mnistkit.training import RunConfig, train
 from mnistkit.ui.compare import CURVE_KEY, WALK_KEY
 
 SOURCE_PAGE = "pages/compare.py"
 
 
-@pytest.fixture(scope="module")
-def sample():
-    return load_mnist("sample")
-
-
 @pytest.fixture
 def app(monkeypatch) -> AppTest:
-    monkeypatch.setenv("MNISTKIT_DATA", "sample")
-    monkeypatch.delenv("MNISTKIT_MODELS_DIR", raising=False)
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=300).run()
+    at = sample_app(monkeypatch)
     at.switch_page(SOURCE_PAGE).run()
     assert not at.exception, [e.value for e in at.exception]
     return at

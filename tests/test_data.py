@@ -16,6 +16,8 @@ import sys
 import threading
 import time
 import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -85,6 +87,14 @@ def assert_one_sentence(message: str, *must_contain: str) -> None:
     assert not re.search(r"\.\s+[A-Z]", message), f"more than one sentence: {message}"
     for text in must_contain:
         assert text in message, f"{text!r} not in {message!r}"
+
+
+@contextmanager
+def refused(*must_contain: str) -> Iterator[pytest.ExceptionInfo[DataError]]:
+    """The block raises a DataError whose message is one sentence holding each of the texts."""
+    with pytest.raises(DataError) as caught:
+        yield caught
+    assert_one_sentence(str(caught.value), *must_contain)
 
 
 @pytest.fixture
@@ -288,15 +298,13 @@ def test_damaged_cached_download_is_not_trusted(offline, monkeypatch):
     assert dataset.n_train == 6_000
     assert "does not match its published checksum" in dataset.source
     assert dataset.source.startswith("offline:")
-    with pytest.raises(DataError) as caught:
+    with refused(str(cached), "checksum", "could not be downloaded"):
         load_mnist("download")
-    assert_one_sentence(str(caught.value), str(cached), "checksum", "could not be downloaded")
 
 
 def test_download_without_network_raises(offline):
-    with pytest.raises(DataError) as caught:
+    with refused("MNIST could not be downloaded"):
         load_mnist("download")
-    assert_one_sentence(str(caught.value), "MNIST could not be downloaded")
 
 
 def test_download_puts_the_checked_file_in_the_cache(offline, monkeypatch, tmp_path):
@@ -342,9 +350,8 @@ def test_download_through_keras(fresh_home, monkeypatch, local_server):
     monkeypatch.setattr(data, "_check_reachable", lambda url: None)
     for name, phrase in (("missing.npz", "404"), ("other.npz", "checksum")):
         monkeypatch.setattr(data, "KERAS_MNIST_URL", f"{address}/{name}")
-        with pytest.raises(DataError) as caught:
+        with refused(phrase):
             load_mnist("download")
-        assert_one_sentence(str(caught.value), phrase)
         assert not fresh_home.exists() or list(fresh_home.iterdir()) == []
     monkeypatch.setattr(data, "KERAS_MNIST_URL", f"{address}/mnist.npz")
     dataset = load_mnist("download")
@@ -364,10 +371,9 @@ def test_failed_download_leaves_no_file_in_the_cache(offline, monkeypatch, failu
         return target
 
     monkeypatch.setattr(data, "_keras_get_file", fetch)
-    with pytest.raises(DataError) as caught:
-        load_mnist("download")
     expected = "connection reset" if failure == "interrupted" else "does not match"
-    assert_one_sentence(str(caught.value), expected)
+    with refused(expected):
+        load_mnist("download")
     assert list(offline.iterdir()) == []
     fallback = load_mnist("auto")
     assert fallback.n_train == 6_000 and not fallback.source.startswith("offline")
@@ -387,9 +393,8 @@ def test_environment_variable_chooses_the_source(offline, monkeypatch, tmp_path)
 def test_environment_variable_naming_a_missing_file_is_an_error(offline, monkeypatch, tmp_path):
     missing = tmp_path / "missing.npz"
     monkeypatch.setenv("MNISTKIT_DATA", str(missing))
-    with pytest.raises(DataError) as caught:
+    with refused(str(missing), "does not exist", "MNISTKIT_DATA"):
         load_mnist()
-    assert_one_sentence(str(caught.value), str(missing), "does not exist", "MNISTKIT_DATA")
 
 
 # Malformed files -------------------------------------------------------------------------------
@@ -397,25 +402,22 @@ def test_environment_variable_naming_a_missing_file_is_an_error(offline, monkeyp
 
 def test_missing_file(tmp_path):
     path = tmp_path / "nowhere.npz"
-    with pytest.raises(DataError) as caught:
+    with refused(str(path), "does not exist") as caught:
         load_mnist(path)
     assert isinstance(caught.value, ValueError)
-    assert_one_sentence(str(caught.value), str(path), "does not exist")
 
 
 def test_not_a_zip(tmp_path):
     path = tmp_path / "mnist.npz"
     path.write_bytes(b"this is not a zip archive")
-    with pytest.raises(DataError) as caught:
+    with refused(str(path), "not a .npz file"):
         load_mnist(path)
-    assert_one_sentence(str(caught.value), str(path), "not a .npz file")
 
 
 def test_wrong_keys(tmp_path):
     path = write_npz(tmp_path / "mnist.npz", x=np.zeros((2, 28, 28), np.uint8), y=np.zeros(2))
-    with pytest.raises(DataError) as caught:
+    with refused(str(path), "the arrays x, y", "x_train, y_train"):
         load_mnist(path)
-    assert_one_sentence(str(caught.value), str(path), "the arrays x, y", "x_train, y_train")
 
 
 BAD_ARRAYS = {
@@ -448,9 +450,8 @@ def test_wrong_shapes_dtypes_and_labels(tmp_path, case):
     changes, phrases = BAD_ARRAYS[case]
     path = tmp_path / "mnist.npz"
     np.savez(path, **{**small_arrays(), **changes}, allow_pickle=True)
-    with pytest.raises(DataError) as caught:
+    with refused(str(path), *phrases):
         load_mnist(path)
-    assert_one_sentence(str(caught.value), str(path), *phrases)
 
 
 def npy_bytes(array: np.ndarray) -> bytes:
@@ -471,9 +472,8 @@ def test_truncated_array_inside_the_npz(tmp_path):
     members = {key: npy_bytes(array) for key, array in small_arrays().items()}
     members["x_train"] = members["x_train"][: len(members["x_train"]) // 2]
     path = write_npz_members(tmp_path / "mnist.npz", members)
-    with pytest.raises(DataError) as caught:
+    with refused(str(path), "x_train is damaged or truncated"):
         load_mnist(path)
-    assert_one_sentence(str(caught.value), str(path), "x_train is damaged or truncated")
 
 
 def test_an_impossibly_large_array_is_refused_unread(tmp_path):
@@ -484,9 +484,8 @@ def test_an_impossibly_large_array_is_refused_unread(tmp_path):
     )
     members["x_train"] = header.getvalue()
     path = write_npz_members(tmp_path / "mnist.npz", members)
-    with pytest.raises(DataError) as caught:
+    with refused(str(path), "10,000,000 images", "more than"):
         load_mnist(path)
-    assert_one_sentence(str(caught.value), str(path), "10,000,000 images", "more than")
 
 
 def test_idx_with_a_bad_magic_number(tmp_path):
@@ -494,19 +493,16 @@ def test_idx_with_a_bad_magic_number(tmp_path):
     raw = bytearray(path.read_bytes())
     raw[2] = 0x09  # the type byte of 32-bit integers
     path.write_bytes(bytes(raw))
-    with pytest.raises(DataError) as caught:
+    with refused(str(path), "magic number is 2307"):
         read_idx(path)
-    assert_one_sentence(str(caught.value), str(path), "magic number is 2307")
 
 
 def test_idx_files_swapped(tmp_path):
     arrays = small_arrays()
     folder = write_idx_folder(tmp_path / "idx", arrays)
     write_idx(folder / "t10k-labels-idx1-ubyte", arrays["x_test"])
-    with pytest.raises(DataError) as caught:
+    with refused("t10k-labels-idx1-ubyte", "magic number is 2051", "not 2049"):
         load_mnist(folder)
-    message = str(caught.value)
-    assert_one_sentence(message, "t10k-labels-idx1-ubyte", "magic number is 2051", "not 2049")
 
 
 @pytest.mark.parametrize("compress", [False, True], ids=["raw", "gzipped"])
@@ -514,69 +510,61 @@ def test_idx_with_a_truncated_body(tmp_path, compress):
     path = write_idx(tmp_path / "train-images-idx3-ubyte", np.ones((5, 28, 28), np.uint8))
     raw = path.read_bytes()[:-100]
     path.write_bytes(gzip.compress(raw) if compress else raw)
-    with pytest.raises(DataError) as caught:
+    with refused(str(path), "truncated", "3,820 of the 3,920 bytes"):
         read_idx(path)
-    assert_one_sentence(str(caught.value), str(path), "truncated", "3,820 of the 3,920 bytes")
 
 
 def test_idx_with_a_cut_gzip_stream(tmp_path):
     path = write_idx(tmp_path / "t.gz", np.ones((50, 28, 28), np.uint8), compress=True)
     path.write_bytes(path.read_bytes()[:-20])
-    with pytest.raises(DataError) as caught:
+    with refused(str(path), "damaged or truncated gzip"):
         read_idx(path)
-    assert_one_sentence(str(caught.value), str(path), "damaged or truncated gzip")
 
 
 def test_idx_with_extra_bytes(tmp_path):
     path = write_idx(tmp_path / "labels", np.ones(5, np.uint8))
     path.write_bytes(path.read_bytes() + b"\x00\x00")
-    with pytest.raises(DataError) as caught:
+    with refused(str(path), "2 bytes more"):
         read_idx(path)
-    assert_one_sentence(str(caught.value), str(path), "2 bytes more")
 
 
 def test_idx_too_short_for_a_header(tmp_path):
     path = tmp_path / "labels"
     path.write_bytes(b"\x00\x00")
-    with pytest.raises(DataError) as caught:
+    with refused(str(path), "too short"):
         read_idx(path)
-    assert_one_sentence(str(caught.value), str(path), "too short")
 
 
 def test_idx_labels_outside_0_to_9(tmp_path):
     arrays = small_arrays()
     arrays["y_test"] = np.full(10, 12, np.uint8)
     folder = write_idx_folder(tmp_path / "idx", arrays, compress=True)
-    with pytest.raises(DataError) as caught:
+    with refused(str(folder), "t10k-labels-idx1-ubyte", "outside 0-9"):
         load_mnist(folder)
-    assert_one_sentence(str(caught.value), str(folder), "t10k-labels-idx1-ubyte", "outside 0-9")
 
 
 def test_idx_images_and_labels_of_different_lengths(tmp_path):
     arrays = small_arrays()
     arrays["y_train"] = arrays["y_train"][:-1]
     folder = write_idx_folder(tmp_path / "idx", arrays)
-    with pytest.raises(DataError) as caught:
+    with refused(str(folder), "30 images", "29 labels"):
         load_mnist(folder)
-    assert_one_sentence(str(caught.value), str(folder), "30 images", "29 labels")
 
 
 def test_idx_images_of_the_wrong_size(tmp_path):
     arrays = small_arrays()
     arrays["x_test"] = np.zeros((10, 32, 32), np.uint8)
     folder = write_idx_folder(tmp_path / "idx", arrays)
-    with pytest.raises(DataError) as caught:
+    with refused(str(folder), "shape (10, 32, 32)"):
         load_mnist(folder)
-    assert_one_sentence(str(caught.value), str(folder), "shape (10, 32, 32)")
 
 
 @pytest.mark.parametrize("missing", list(data.IDX_FILES.values()))
 def test_folder_missing_one_of_the_four_files(tmp_path, missing):
     folder = write_idx_folder(tmp_path / "idx", small_arrays(), compress=True)
     (folder / f"{missing}.gz").unlink()
-    with pytest.raises(DataError) as caught:
+    with refused(str(folder), f"no {missing}", "all four"):
         load_mnist(folder)
-    assert_one_sentence(str(caught.value), str(folder), f"no {missing}", "all four")
 
 
 def test_small_idx_folder_loads(tmp_path):
@@ -615,26 +603,22 @@ def test_digit_set_accepts_integer_labels_and_mnist_layout(tmp_path):
 
 
 def test_digit_set_errors_name_the_problem(tmp_path):
-    with pytest.raises(DataError) as caught:
+    with refused("the uploaded file", "not a .npz file"):
         load_digit_set(b"not a zip")
-    assert_one_sentence(str(caught.value), "the uploaded file", "not a .npz file")
     path = write_npz(tmp_path / "odd.npz", images=np.zeros((2, 28, 28), np.uint8))
-    with pytest.raises(DataError) as caught:
+    with refused(str(path), "the array images", "x and y"):
         load_digit_set(path)
-    assert_one_sentence(str(caught.value), str(path), "the array images", "x and y")
     buffer = io.BytesIO()
     np.savez(buffer, x=np.zeros((2, 28, 28), np.uint8), y=np.array([3, 11]))
-    with pytest.raises(DataError) as caught:
+    with refused("the uploaded file", "y holds labels outside 0-9"):
         load_digit_set(buffer.getvalue())
-    assert_one_sentence(str(caught.value), "the uploaded file", "y holds labels outside 0-9")
 
 
 def test_digit_set_too_large_is_refused():
     buffer = io.BytesIO()
     np.savez_compressed(buffer, x=np.zeros((10_001, 28, 28), np.uint8), y=np.zeros(10_001, int))
-    with pytest.raises(DataError) as caught:
+    with refused("the uploaded file", "10,001 images", "10,000"):
         load_digit_set(buffer.getvalue())
-    assert_one_sentence(str(caught.value), "the uploaded file", "10,001 images", "10,000")
 
 
 @pytest.mark.parametrize(
@@ -648,15 +632,13 @@ def test_digit_set_too_large_is_refused():
     ],
 )
 def test_saving_a_malformed_digit_set(images, labels, phrase):
-    with pytest.raises(DataError) as caught:
+    with refused("Cannot save these digits", phrase):
         save_digit_set(images, labels)
-    assert_one_sentence(str(caught.value), "Cannot save these digits", phrase)
 
 
 @pytest.mark.parametrize("how", ["encrypted", "unknown-method"])
 def test_a_digit_set_whose_zip_members_cannot_be_read_is_refused(how):
     buffer = io.BytesIO()
     np.savez(buffer, x=np.zeros((2, 28, 28), np.uint8), y=np.array([3, 4], np.uint8))
-    with pytest.raises(DataError) as caught:
+    with refused("is damaged"):
         load_digit_set(unreadable_members(buffer.getvalue(), how))
-    assert_one_sentence(str(caught.value), "is damaged")

@@ -6,10 +6,12 @@ uses real spawned processes, and the faults are real ``kill -9``s.
 
 from __future__ import annotations
 
+import functools
 import os
 import signal
 import time
 
+import job_helpers
 import pytest
 
 from mnistkit import persistence
@@ -74,14 +76,7 @@ def slow(fp, seed=0):
     return job_spec(config, fp, 6_000)
 
 
-def wait_for(queue, ticket, condition, timeout=TIMEOUT):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        status = queue.status(ticket)
-        if condition(status):
-            return status
-        time.sleep(0.1)
-    raise AssertionError(f"timed out; last status {queue.status(ticket)}")
+wait_for = functools.partial(job_helpers.wait_for, timeout=TIMEOUT)
 
 
 def finished(status):

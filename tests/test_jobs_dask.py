@@ -6,13 +6,15 @@ Each worker loads the bundled sample by its own MNISTKIT_DATA. Needs the extra
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
-import socket
 import subprocess
 import time
 
+import job_helpers
 import pytest
+from browser_helpers import free_port
 from conftest import ROOT, require
 
 from mnistkit import persistence
@@ -23,12 +25,6 @@ from mnistkit.training import RunConfig
 TIMEOUT = 180
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def _dask_command() -> list[str]:
     dask = shutil.which("dask")
     require(dask is not None, "Dask is not installed: pip install -e '.[cluster]'")
@@ -37,7 +33,7 @@ def _dask_command() -> list[str]:
 
 def _start_cluster(workers: int = 2):
     command = _dask_command()
-    port = _free_port()
+    port = free_port()
     address = f"tcp://127.0.0.1:{port}"
     environment = {**os.environ, "MNISTKIT_DATA": "sample", "PYTHONPATH": str(ROOT)}
     scheduler = subprocess.Popen(
@@ -107,14 +103,7 @@ def queue(cluster):
     made.close()
 
 
-def wait_for(queue, ticket, condition, timeout=TIMEOUT):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        status = queue.status(ticket)
-        if condition(status):
-            return status
-        time.sleep(0.2)
-    raise AssertionError(f"timed out; last status {queue.status(ticket)}")
+wait_for = functools.partial(job_helpers.wait_for, timeout=TIMEOUT, poll=0.2)
 
 
 def spec(fp, epochs=3, seed=0, model="scratch-linear", **hyperparameters):
@@ -184,7 +173,7 @@ def test_the_scheduler_going_away_fails_the_run_in_a_sentence(sample_fingerprint
 def test_an_unreachable_scheduler_is_one_sentence():
     from mnistkit.jobs.cluster import DaskExecutor
 
-    address = f"tcp://127.0.0.1:{_free_port()}"  # nothing listens there
+    address = f"tcp://127.0.0.1:{free_port()}"  # nothing listens there
     with pytest.raises(ValueError, match=f"scheduler at {address} cannot be reached"):
         DaskExecutor(address, connect_seconds=2)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import ROOT
+from conftest import sample_app
 from drawings import canvas_png
 from job_helpers import finish_run
 from streamlit.testing.v1 import AppTest
@@ -19,18 +19,9 @@ COMPARE_TABS = ["The article, step by step", "Learning curves", "Where the model
 DRAWING_KEY = "draw_drawing"
 
 
-@pytest.fixture(scope="module")
-def sample():
-    from mnistkit.data import load_mnist
-
-    return load_mnist("sample")
-
-
 @pytest.fixture
 def app(monkeypatch) -> AppTest:
-    monkeypatch.setenv("MNISTKIT_DATA", "sample")
-    monkeypatch.delenv("MNISTKIT_MODELS_DIR", raising=False)
-    return AppTest.from_file(str(ROOT / "app.py"), default_timeout=300).run()
+    return sample_app(monkeypatch)
 
 
 def no_traceback(at: AppTest, where: str) -> None:

@@ -9,7 +9,7 @@ import sys
 import numpy as np
 import plotly.io
 import pytest
-from conftest import ROOT, keras_slow
+from conftest import ROOT, TITLES, keras_slow, sample_app
 from drawings import canvas_png
 from job_helpers import finish_run
 from streamlit.testing.v1 import AppTest
@@ -23,29 +23,12 @@ PAGES = {
     "compare": "pages/compare.py",
     "draw": "pages/draw.py",
 }
-TITLES = {
-    "home": "How does a neural network read handwritten digits?",
-    "data": "Look at the digits",
-    "train": "Train a model",
-    "evaluate": "Evaluate a model",
-    "compare": "Compare the models",
-    "draw": "Draw a digit",
-}
 MODELS_KEY = "mnistkit_models"
 
 
 @pytest.fixture
 def app(monkeypatch) -> AppTest:
-    monkeypatch.setenv("MNISTKIT_DATA", "sample")
-    monkeypatch.delenv("MNISTKIT_MODELS_DIR", raising=False)
-    return AppTest.from_file(str(APP), default_timeout=180).run()
-
-
-@pytest.fixture(scope="module")
-def sample():
-    from mnistkit.data import load_mnist
-
-    return load_mnist("sample")
+    return sample_app(monkeypatch, timeout=180)
 
 
 def open_page(at: AppTest, name: str) -> AppTest:

@@ -200,6 +200,12 @@ def _connect_sqlite(parsed: sa.URL) -> Database:
 
 def _version_1(connection: Connection) -> None:
     """The first schema: classes, learners, their digits and models (frozen as it shipped)."""
+
+    def owned_by(name: str, parent: str) -> sa.Column:
+        """The column ``name``: the row belongs to a row of ``parent`` and goes when it goes."""
+        foreign_key = sa.ForeignKey(f"{parent}.id", ondelete="CASCADE")
+        return sa.Column(name, sa.Integer, foreign_key, nullable=False, index=True)
+
     metadata = sa.MetaData()
     sa.Table("schema_version", metadata, sa.Column("version", sa.Integer, primary_key=True))
     sa.Table(
@@ -217,13 +223,7 @@ def _version_1(connection: Connection) -> None:
         "learners",
         metadata,
         sa.Column("id", sa.Integer, primary_key=True),
-        sa.Column(
-            "class_id",
-            sa.Integer,
-            sa.ForeignKey("classes.id", ondelete="CASCADE"),
-            nullable=False,
-            index=True,
-        ),
+        owned_by("class_id", "classes"),
         sa.Column("nickname", sa.String(64), nullable=False),
         sa.Column("token_hash", sa.String(64), nullable=False, unique=True),
         sa.Column("joined_at", sa.DateTime, nullable=False),
@@ -234,20 +234,8 @@ def _version_1(connection: Connection) -> None:
         "digits",
         metadata,
         sa.Column("id", sa.Integer, primary_key=True),
-        sa.Column(
-            "class_id",
-            sa.Integer,
-            sa.ForeignKey("classes.id", ondelete="CASCADE"),
-            nullable=False,
-            index=True,
-        ),
-        sa.Column(
-            "learner_id",
-            sa.Integer,
-            sa.ForeignKey("learners.id", ondelete="CASCADE"),
-            nullable=False,
-            index=True,
-        ),
+        owned_by("class_id", "classes"),
+        owned_by("learner_id", "learners"),
         sa.Column("label", sa.Integer, nullable=False),
         sa.Column("pixels", sa.LargeBinary, nullable=False),
         sa.Column("created_at", sa.DateTime, nullable=False),
@@ -256,13 +244,7 @@ def _version_1(connection: Connection) -> None:
         "models",
         metadata,
         sa.Column("id", sa.Integer, primary_key=True),
-        sa.Column(
-            "learner_id",
-            sa.Integer,
-            sa.ForeignKey("learners.id", ondelete="CASCADE"),
-            nullable=False,
-            index=True,
-        ),
+        owned_by("learner_id", "learners"),
         sa.Column("name", sa.String(200), nullable=False),
         sa.Column("family", sa.String(40), nullable=False),
         sa.Column("test_accuracy", sa.Float, nullable=True),
