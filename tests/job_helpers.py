@@ -20,6 +20,18 @@ def finish_run(at, timeout: float = TIMEOUT):
     return at
 
 
+def rerun_until(at, condition, timeout: float = 600):
+    """Rerun the page (as its progress fragment does every second) until ``condition(at)``."""
+    deadline = time.monotonic() + timeout
+    while not condition(at):
+        if time.monotonic() > deadline:
+            raise AssertionError("the page did not get there in time")
+        assert not at.exception, [e.value for e in at.exception]
+        time.sleep(0.3)
+        at.run()
+    return at
+
+
 def wait_for(queue, ticket, condition, timeout: float = TIMEOUT, poll: float = 0.1):
     """Poll the queue until the ticket's status meets ``condition``; returns that status."""
     deadline = time.monotonic() + timeout

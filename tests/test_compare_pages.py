@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import pytest
 from conftest import sample_app
-from streamlit.runtime.scriptrunner_utils.exceptions import StopException
+from job_helpers import rerun_until
 from streamlit.testing.v1 import AppTest
 
 from mnistkit import experiments
 from mnistkit.training import RunConfig, train
 from mnistkit.ui.compare import CURVE_KEY, WALK_KEY
+from mnistkit.ui.jobs import SERIES_KEY
+from mnistkit.ui.state import MODELS_KEY
 
 SOURCE_PAGE = "pages/compare.py"
 
@@ -30,47 +32,56 @@ def open_tab(at: AppTest, label: str) -> AppTest:
     return at
 
 
+def texts(at: AppTest) -> str:
+    parts = [*at.info, *at.caption, *at.markdown]
+    return "\n".join(str(part.value) for part in parts)
+
+
 def walk_results(at: AppTest, sample) -> list:
     (results,) = at.session_state[WALK_KEY].values()  # one data set: the app's sample
     return results
 
 
+def series_done(at: AppTest) -> bool:
+    """No series of Compare runs under way any more (finished, stopped or refused)."""
+    return SERIES_KEY not in at.session_state
+
+
 @pytest.mark.slow
-def test_the_walkthrough_computes_every_step_and_starts_at_the_article(app, sample):
+def test_the_walkthrough_trains_every_step_in_the_workers_and_starts_at_the_article(app, sample):
     app.button(key="walk_start").click().run()
     assert not app.exception, [e.value for e in app.exception]
+    assert "Now training 1. The article" in texts(app)  # queued like a Train run, with progress
+    rerun_until(app, series_done, timeout=900)
     table = app.dataframe[0].value
     assert list(table["step"]) == [step.title for step in experiments.WALKTHROUGH]
     article = train(RunConfig.from_preset("scratch-linear", "article"), sample)
     assert table["test accuracy (%)"][0] == pytest.approx(100 * article.test_accuracy)
     assert table["training images"][0] == 1000 and table["training images"][6] == 6000
     assert app.button(key="walk_start").disabled  # nothing left to run
+    assert MODELS_KEY not in app.session_state or not app.session_state[MODELS_KEY]  # not theirs
     shown = app.code[0].value
     assert shown.startswith("[0.0, ")  # the first row of weights starts at 0 and never moves
 
 
 @pytest.mark.slow
-def test_stopping_the_walkthrough_keeps_the_steps_already_trained(app, sample, monkeypatch):
-    calls = []
-
-    def interrupted(config, dataset, on_epoch=None):
-        calls.append(config)
-        if len(calls) == 3:
-            raise StopException()  # what a click on Stop does to the running script
-        return train(config, dataset, on_epoch=on_epoch)
-
-    monkeypatch.setattr(experiments, "train", interrupted)
+def test_stopping_the_walkthrough_keeps_the_steps_already_trained(app, sample):
     app.button(key="walk_start").click().run()
+    rerun_until(app, lambda at: len(walk_results(at, sample)) >= 2)
+    app.button(key="job_stop").click().run()  # Stop under the run's progress bar
+    assert series_done(app)
     kept = list(walk_results(app, sample))
-    assert [r.label for r in kept] == [s.title for s in experiments.WALKTHROUGH[:2]]
+    assert 2 <= len(kept) < len(experiments.WALKTHROUGH)
+    assert [r.label for r in kept] == [s.title for s in experiments.WALKTHROUGH[: len(kept)]]
+    assert "every run that had finished is kept" in texts(app)
     app.run()  # the page as it shows after the stop
-    assert len(app.dataframe[0].value) == 2
+    assert len(app.dataframe[0].value) == len(kept)
     assert app.button(key="walk_start").label == "Run the remaining steps"
-    monkeypatch.setattr(experiments, "train", train)
     app.button(key="walk_start").click().run()
+    rerun_until(app, series_done, timeout=900)
     finished = walk_results(app, sample)
     assert len(finished) == len(experiments.WALKTHROUGH)
-    assert finished[:2] == kept  # the same trained models, not retrained
+    assert finished[: len(kept)] == kept  # the same trained models, not retrained
     app.button(key="walk_reset").click().run()
     assert walk_results(app, sample) == []
 
@@ -81,7 +92,7 @@ def test_the_learning_curve_trains_each_size_and_keeps_them(app, sample):
     assert "walk_start" not in [b.key for b in app.button]  # a closed tab does no work
     app.selectbox(key="curve_settings").set_value("Linear net (NumPy): default settings").run()
     app.button(key="curve_start").click().run()
-    assert not app.exception, [e.value for e in app.exception]
+    rerun_until(app, series_done)
     ((settings, _), points), *others = app.session_state[CURVE_KEY].items()
     assert settings == "Linear net (NumPy): default settings" and not others
     assert sorted(points) == [500, 1000, 5000, 6000]

@@ -6,13 +6,14 @@ anywhere else), which interrupts the script, loses only the run that was under w
 
 from __future__ import annotations
 
+import dataclasses
+
 import streamlit as st
 
 from mnistkit import experiments, plots
-from mnistkit.memory import release_memory
 from mnistkit.models import REGISTRY
 from mnistkit.training import RunConfig
-from mnistkit.ui import state
+from mnistkit.ui import jobs, state
 from mnistkit.ui.widgets import digit_gallery
 
 WALK_KEY = "mnistkit_walkthrough"  # {data set source: [Result, ...]} in step order
@@ -20,41 +21,38 @@ CURVE_KEY = "mnistkit_curves"  # {(settings, data set source): {training images:
 
 
 def _buttons(start_label: str, finished: bool, key: str) -> tuple[bool, bool]:
-    """Start, Stop and Start over; returns (start pressed, start over pressed)."""
-    start, stop, again = st.columns([3, 2, 2])
+    """Start and Start over; returns (start pressed, start over pressed).
+
+    Stop is the queued run's own button, under its progress bar.
+    """
+    start, again = st.columns([3, 2])
     label = "All done: Start over to run again" if finished else start_label
     started = start.button(label, type="primary", disabled=finished, key=f"{key}_start")
-    stop.button(
-        "Stop",
-        icon=":material/stop:",
-        key=f"{key}_stop",
-        help="Stops after the run under way is abandoned; every finished run is kept.",
-    )
     return started, again.button("Start over", icon=":material/restart_alt:", key=f"{key}_reset")
 
 
-def _epoch_progress(bar, prefix: str, epochs: int):
-    """An ``on_epoch`` callback that writes the epoch into the progress bar's text."""
+def _run_series(tag, parts: list[dict], configs: list[RunConfig], unit: str) -> None:
+    """Queue the series' next run when none of the visitor's runs is under way; show its progress.
 
-    def on_epoch(epoch: int, metrics: dict) -> None:
-        release_memory(collect=False)  # what compiling a Keras step left behind, as on Train
-        bar.progress(
-            bar.value, text=f"{prefix}: epoch {epoch} of {epochs}, loss {metrics['loss']:.3f}"
-        )
-
-    return on_epoch
-
-
-class _Bar:
-    """A progress bar that remembers its value, so epoch updates keep the step's position."""
-
-    def __init__(self) -> None:
-        self.widget = st.progress(0.0, text="Starting…")
-        self.value = 0.0
-
-    def progress(self, value: float, text: str) -> None:
-        self.value = value
-        self.widget.progress(value, text=text)
+    ``parts`` and ``configs`` describe the runs still to do, in order. Each run is a job like
+    Train's, trained in a worker; its result comes back to ``jobs.finished_parts(tag)``.
+    """
+    if not jobs.series_running(tag):
+        return
+    if not parts:
+        jobs.end_series(tag)
+        return
+    if not jobs.active():
+        if not jobs.submit(configs[0], part={**parts[0], "tag": tag}):
+            jobs.end_series(tag)  # refused: the sentence is shown, the series stops
+            return
+        if not jobs.active():  # an identical run was already trained: file it, queue the next
+            st.rerun()
+    if jobs.part_active(tag):
+        st.caption(f"Now training {parts[0]['label']}; {len(parts) - 1} more {unit} after it.")
+    else:
+        st.caption("Waiting for your run on the Train page to finish before starting.")
+    jobs.progress()
 
 
 def article_walkthrough(dataset) -> None:
@@ -70,36 +68,30 @@ def article_walkthrough(dataset) -> None:
     st.markdown("\n".join(f"- **{step.title}**: {step.why}" for step in experiments.WALKTHROUGH))
     results = st.session_state.setdefault(WALK_KEY, {}).setdefault(dataset.source, [])
     steps = experiments.WALKTHROUGH
+    tag = ("walk", dataset.source)
+    for part, trained in jobs.finished_parts(tag):
+        if part["index"] == len(results):  # in step order; a leftover after Start over is dropped
+            results.append(experiments.Result(part["label"], part["size"], trained))
     label = "Run the remaining steps" if results else "Run the walkthrough"
     started, again = _buttons(label, len(results) == len(steps), "walk")
     if again:
         results.clear()
-    table = st.empty()
-    _walk_table(table, results)
+        jobs.end_series(tag)
     if started:
-        bar = _Bar()
-        running = {"epochs": 0}  # the epochs of the step under way
-
-        def on_start(index: int, step, config: RunConfig) -> None:
-            images = config.train_size or len(dataset.y_train)
-            bar.progress(index / len(steps), f"{step.title} ({images:,} training images)")
-            running["epochs"] = config.epochs
-
-        def on_epoch(epoch: int, metrics: dict) -> None:
-            text = f"Step {len(results) + 1} of {len(steps)}: epoch {epoch} of {running['epochs']}"
-            bar.progress(bar.value, text)
-
-        for result in experiments.walkthrough(
-            dataset, skip=len(results), on_start=on_start, on_epoch=on_epoch
-        ):
-            results.append(result)  # kept at once: a Stop click loses only the step under way
-            _walk_table(table, results)
-            release_memory()
-        st.rerun()  # so that the buttons and the chart show every finished step
+        jobs.start_series(tag)
+    jobs.notice()
+    available = len(dataset.y_train)
+    configs = [step.config(available) for step in steps[len(results) :]]
+    parts = [
+        {"index": len(results) + i, "label": step.title, "size": c.train_size or available}
+        for i, (step, c) in enumerate(zip(steps[len(results) :], configs, strict=True))
+    ]
+    _run_series(tag, parts, configs, "steps")
+    _walk_table(st.empty(), results)
     if not results:
         st.caption(
-            f"{len(steps)} steps; the whole walkthrough takes a few minutes, most of them for "
-            "the last one, the CNN."
+            f"{len(steps)} steps, each trained in turn by the server's workers; the whole "
+            "walkthrough takes a few minutes, most of them for the last one, the CNN."
         )
         return
     figure = plots.step_figure([r.label for r in results], [r.test_accuracy for r in results])
@@ -151,32 +143,33 @@ def learning_curves(dataset) -> None:
     options = _curve_settings()
     chosen = st.selectbox("Settings", list(options), key="curve_settings")
     config = options[chosen]
-    sizes = experiments.curve_sizes(len(dataset.y_train))
+    available = len(dataset.y_train)
+    sizes = experiments.curve_sizes(available)
     st.caption(
         f"Trains {len(sizes)} models, on the first {', '.join(f'{s:,}' for s in sizes)} "
         f"training images, each for {config.epochs} epochs."
     )
     done = st.session_state.setdefault(CURVE_KEY, {}).setdefault((chosen, dataset.source), {})
+    tag = ("curve", chosen, dataset.source)
+    for part, trained in jobs.finished_parts(tag):
+        done[part["size"]] = experiments.Result(part["label"], part["size"], trained)
     started, again = _buttons("Train the curve", len(done) == len(sizes), "curve")
     if again:
         done.clear()
+        jobs.end_series(tag)
     if started:
-        bar = _Bar()
-
-        def on_start(index: int, size: int) -> None:
-            bar.progress(index / len(sizes), f"Training on {size:,} images")
-
-        for result in experiments.learning_curve(
-            config,
-            dataset,
-            sizes,
-            done=tuple(done),
-            on_start=on_start,
-            on_epoch=_epoch_progress(bar, "Training", config.epochs),
-        ):
-            done[result.train_size] = result  # kept at once, whatever interrupts the next
-            release_memory()
-        st.rerun()  # so that the buttons and the chart show every finished size
+        jobs.start_series(tag)
+    jobs.notice()
+    to_do = [size for size in sizes if size not in done]
+    _run_series(
+        tag,
+        [{"label": f"{size:,} images", "size": size} for size in to_do],
+        [
+            dataclasses.replace(config, train_size=None if size >= available else size)
+            for size in to_do
+        ],
+        "sizes",
+    )
     if not done:
         return
     shown = sorted(done)

@@ -25,6 +25,12 @@ TICKET_KEY = "mnistkit_job_ticket"  # the visitor's run in the server's queue, i
 VISITOR_KEY = "mnistkit_visitor"  # who the visitor is to the queue (one run each at a time)
 NOTICE_KEY = "mnistkit_job_notice"  # (kind, sentence) about the last run, shown once
 LAST_RUN_KEY = "mnistkit_last_run"  # the Train page's "NAME is ready" (as in ui/training.py)
+# Compare's walkthrough and learning curves are series of runs, queued one after another like
+# Train's: the series under way (its tag), the part the visitor's ticket is for, and finished
+# parts waiting for their page to file them (they do not join the visitor's list of models).
+SERIES_KEY = "mnistkit_job_series"
+PART_KEY = "mnistkit_job_part"
+FINISHED_PARTS_KEY = "mnistkit_job_finished_parts"
 REFRESH_SECONDS = 1.0
 REUSED = (
     "An identical run (same family, settings, digits, epochs and seed) was already trained on "
@@ -59,8 +65,12 @@ def _visitor() -> str:
     return st.session_state.setdefault(VISITOR_KEY, uuid.uuid4().hex)
 
 
-def submit(config: RunConfig) -> bool:
-    """Queue a training run for this visitor; a refusal is shown as one sentence."""
+def submit(config: RunConfig, part: dict | None = None) -> bool:
+    """Queue a training run for this visitor; a refusal is shown as one sentence.
+
+    ``part`` makes it one run of a series (``{"tag": ..., "label": ..., "size": ...}``): its
+    model is then handed to ``finished_parts(tag)`` instead of joining the visitor's list.
+    """
     from mnistkit.jobs import fingerprint, job_spec
 
     dataset = current_dataset()
@@ -71,13 +81,16 @@ def submit(config: RunConfig) -> bool:
     else:  # a class's own handwriting: a few thousand digits at most, sent with the job
         spec = job_spec(config, fingerprint(dataset), dataset.n_train, digits=dataset)
     try:
-        state.check_room()  # refused before the work, not after
+        if part is None:
+            state.check_room()  # refused before the work, not after
         limits.check_run(config.train_size or dataset.n_train, config.epochs)
         ticket = shared_queue().submit(_visitor(), spec)
     except ValueError as error:
         st.error(f"Training could not start: {error}", icon=":material/warning:")
         return False
     st.session_state[TICKET_KEY] = ticket
+    if part is not None:
+        st.session_state[PART_KEY] = part
     collect()  # an identical finished run is ready at once
     return True
 
@@ -101,8 +114,10 @@ def collect() -> None:
     if status.active:
         return
     st.session_state.pop(TICKET_KEY)
+    part = st.session_state.pop(PART_KEY, None)
     queue.forget(ticket)
-    if status.state == "done":
+    if part is not None and status.state != "done":
+        st.session_state.pop(SERIES_KEY, None)  # a failed or stopped part ends its series
         from mnistkit import persistence
 
         result = status.result
@@ -110,16 +125,52 @@ def collect() -> None:
         reader = (lambda *_: result["reading"]) if "reading" in result else state.file_reader()
         try:
             trained = persistence.loads(result["model"], result["filename"], reader=reader)
+            if part is not None:
+                st.session_state.setdefault(FINISHED_PARTS_KEY, []).append((part, trained))
+                return
             st.session_state[LAST_RUN_KEY] = state.add_model(trained)
         except ValueError as error:
+            st.session_state.pop(SERIES_KEY, None)
             st.session_state[NOTICE_KEY] = ("error", f"The finished model was not added: {error}")
             return
         if status.reused:
             st.session_state[NOTICE_KEY] = ("info", REUSED)
     elif status.state == "failed":
         st.session_state[NOTICE_KEY] = ("error", status.message)
+    elif part is not None:
+        st.session_state[NOTICE_KEY] = (
+            "info",
+            "Stopped: the run under way was dropped; every run that had finished is kept.",
+        )
     else:
         st.session_state[NOTICE_KEY] = ("info", "Stopped: nothing from that run was kept.")
+
+
+def finished_parts(tag) -> list:
+    """The finished runs of series ``tag`` as (part, TrainedModel), taken from the session."""
+    waiting = st.session_state.get(FINISHED_PARTS_KEY, [])
+    mine = [(part, trained) for part, trained in waiting if part["tag"] == tag]
+    st.session_state[FINISHED_PARTS_KEY] = [item for item in waiting if item[0]["tag"] != tag]
+    return mine
+
+
+def series_running(tag) -> bool:
+    return st.session_state.get(SERIES_KEY) == tag
+
+
+def start_series(tag) -> None:
+    st.session_state[SERIES_KEY] = tag
+
+
+def end_series(tag) -> None:
+    if series_running(tag):
+        st.session_state.pop(SERIES_KEY)
+
+
+def part_active(tag) -> bool:
+    """Whether the visitor's queued or running run is a part of series ``tag``."""
+    part = st.session_state.get(PART_KEY)
+    return active() and part is not None and part["tag"] == tag
 
 
 def stop() -> None:
