@@ -20,34 +20,53 @@ WALK_KEY = "mnistkit_walkthrough"  # {data set source: [Result, ...]} in step or
 CURVE_KEY = "mnistkit_curves"  # {(settings, data set source): {training images: Result}}
 
 
-def _buttons(start_label: str, finished: bool, key: str) -> tuple[bool, bool]:
-    """Start and Start over; returns (start pressed, start over pressed).
+def _buttons(start_label: str, finished: bool, key: str, tag, clear) -> None:
+    """Start and Start over, as callbacks (run once, before the page): start or clear the series.
 
     Stop is the queued run's own button, under its progress bar.
     """
+
+    def start_over() -> None:
+        clear()
+        jobs.end_series(tag)
+
     start, again = st.columns([3, 2])
     label = "All done: Start over to run again" if finished else start_label
-    started = start.button(label, type="primary", disabled=finished, key=f"{key}_start")
-    return started, again.button("Start over", icon=":material/restart_alt:", key=f"{key}_reset")
+    start.button(
+        label,
+        type="primary",
+        disabled=finished,
+        key=f"{key}_start",
+        on_click=jobs.start_series,
+        args=(tag,),
+    )
+    again.button(
+        "Start over", icon=":material/restart_alt:", key=f"{key}_reset", on_click=start_over
+    )
 
 
-def _run_series(tag, parts: list[dict], configs: list[RunConfig], unit: str) -> None:
+def _run_series(tag, parts: list[dict], configs: list[RunConfig], unit: str, file) -> None:
     """Queue the series' next run when none of the visitor's runs is under way; show its progress.
 
     ``parts`` and ``configs`` describe the runs still to do, in order. Each run is a job like
-    Train's, trained in a worker; its result comes back to ``jobs.finished_parts(tag)``.
+    Train's, trained in a worker; its result comes back to ``jobs.finished_parts(tag)``, and
+    ``file`` keeps it where the section shows it.
     """
     if not jobs.series_running(tag):
         return
-    if not parts:
-        jobs.end_series(tag)
-        return
-    if not jobs.active():
+    while True:
+        if not parts:
+            jobs.end_series(tag)
+            return
+        if jobs.active():
+            break
         if not jobs.submit(configs[0], part={**parts[0], "tag": tag}):
             jobs.end_series(tag)  # refused: the sentence is shown, the series stops
             return
-        if not jobs.active():  # an identical run was already trained: file it, queue the next
-            st.rerun()
+        if jobs.active():
+            break
+        file(jobs.finished_parts(tag))  # an identical run was trained already: ready at once
+        parts, configs = parts[1:], configs[1:]
     if jobs.part_active(tag):
         st.caption(f"Now training {parts[0]['label']}; {len(parts) - 1} more {unit} after it.")
     else:
@@ -69,16 +88,16 @@ def article_walkthrough(dataset) -> None:
     results = st.session_state.setdefault(WALK_KEY, {}).setdefault(dataset.source, [])
     steps = experiments.WALKTHROUGH
     tag = ("walk", dataset.source)
-    for part, trained in jobs.finished_parts(tag):
-        if part["index"] == len(results):  # in step order; a leftover after Start over is dropped
-            results.append(experiments.Result(part["label"], part["size"], trained))
+
+    def file(finished: list) -> None:
+        for part, trained in finished:
+            if part["index"] == len(results):  # in step order; a leftover after Start over
+                results.append(experiments.Result(part["label"], part["size"], trained))
+
+    jobs.collect()  # a run that has just finished is filed before anything is shown
+    file(jobs.finished_parts(tag))
     label = "Run the remaining steps" if results else "Run the walkthrough"
-    started, again = _buttons(label, len(results) == len(steps), "walk")
-    if again:
-        results.clear()
-        jobs.end_series(tag)
-    if started:
-        jobs.start_series(tag)
+    _buttons(label, len(results) == len(steps), "walk", tag, results.clear)
     jobs.notice()
     available = len(dataset.y_train)
     configs = [step.config(available) for step in steps[len(results) :]]
@@ -86,7 +105,7 @@ def article_walkthrough(dataset) -> None:
         {"index": len(results) + i, "label": step.title, "size": c.train_size or available}
         for i, (step, c) in enumerate(zip(steps[len(results) :], configs, strict=True))
     ]
-    _run_series(tag, parts, configs, "steps")
+    _run_series(tag, parts, configs, "steps", file)
     _walk_table(st.empty(), results)
     if not results:
         st.caption(
@@ -151,14 +170,14 @@ def learning_curves(dataset) -> None:
     )
     done = st.session_state.setdefault(CURVE_KEY, {}).setdefault((chosen, dataset.source), {})
     tag = ("curve", chosen, dataset.source)
-    for part, trained in jobs.finished_parts(tag):
-        done[part["size"]] = experiments.Result(part["label"], part["size"], trained)
-    started, again = _buttons("Train the curve", len(done) == len(sizes), "curve")
-    if again:
-        done.clear()
-        jobs.end_series(tag)
-    if started:
-        jobs.start_series(tag)
+
+    def file(finished: list) -> None:
+        for part, trained in finished:
+            done[part["size"]] = experiments.Result(part["label"], part["size"], trained)
+
+    jobs.collect()  # a run that has just finished is filed before anything is shown
+    file(jobs.finished_parts(tag))
+    _buttons("Train the curve", len(done) == len(sizes), "curve", tag, done.clear)
     jobs.notice()
     to_do = [size for size in sizes if size not in done]
     _run_series(
@@ -169,6 +188,7 @@ def learning_curves(dataset) -> None:
             for size in to_do
         ],
         "sizes",
+        file,
     )
     if not done:
         return
