@@ -23,6 +23,7 @@ from mnistkit.training import RunConfig, train
 APP = ROOT / "app.py"
 MODELS_KEY = "mnistkit_models"
 DRAWING_KEY = "draw_drawing"
+SECTIONS = ["section_inspector", "section_every_model", "section_evidence", "section_feature_maps"]
 
 
 @pytest.fixture
@@ -51,10 +52,18 @@ def drawing_of(image: np.ndarray, offset=(20, 60), scale=5) -> np.ndarray:
     return np.asarray(picture.convert("RGBA"))
 
 
-def draw_page(models: dict, drawing: np.ndarray | None) -> AppTest:
+def open_sections(at: AppTest) -> None:
+    """Open every teaching section, on the pad and for a picture, as a click on each would."""
+    for key in SECTIONS:
+        at.session_state[key] = at.session_state["upload_" + key] = True
+
+
+def draw_page(models: dict, drawing: np.ndarray | None, opened: bool = True) -> AppTest:
     at = AppTest.from_file(str(APP), default_timeout=180).run()
     at.session_state[MODELS_KEY] = dict(models)
     at.switch_page("pages/draw.py")
+    if opened:
+        open_sections(at)
     if drawing is not None:
         at.session_state[DRAWING_KEY] = drawing
     at.run()
@@ -120,8 +129,9 @@ def test_an_uploaded_picture_gets_the_inspector_and_every_model(on_the_sample, m
     at = draw_page(models, None)  # nothing drawn: only the picture is inspected
     at.file_uploader(key="digit_picture").upload("mine.png", picture, "image/png")
     run(at)
-    assert "Step by step: how your picture becomes 28x28" in texts(at.subheader)
-    assert "Every model reads the same picture" in texts(at.subheader)
+    labels = [expander.label for expander in at.expander]
+    assert "Step by step: how your picture becomes 28x28" in labels
+    assert "Every model reads the same picture" in labels
     assert "**Your picture**" in texts(at.markdown)
     cards = [m.value for m in at.markdown if m.value.startswith("#### ")]
     assert len(cards) == len(models)  # the picture's; the empty pad shows none
