@@ -346,3 +346,64 @@ def test_a_bad_set_file_is_explained_and_the_set_and_models_survive(
     assert np.array_equal(at.session_state["handwriting_images"], before)
     assert list(at.session_state[MODELS_KEY]) == list(models)
     assert list(score_rows(at)) == list(models)  # the page keeps working
+
+
+def test_a_pen_lift_leaves_shut_sections_alone_and_an_open_one_works_once_per_drawing(
+    on_the_sample, models, sample, monkeypatch
+):
+    import mnistkit.ui.drawing as pad
+    import mnistkit.ui.teaching as sections
+
+    calls: dict[str, int] = {}
+
+    def count(module, name: str) -> None:
+        original = getattr(module, name)
+
+        def counted(*args, **kwargs):
+            calls[name] = calls.get(name, 0) + 1
+            return original(*args, **kwargs)
+
+        monkeypatch.setattr(module, name, counted)
+
+    count(pad, "to_mnist")  # the drawing made 28x28
+    count(sections, "preprocessing_steps")  # the inspector's step pictures
+    count(teaching, "read_with_every_model")  # the inspector's and every model's readings
+    count(teaching, "evidence")  # the linear model's evidence
+    count(sections.plots, "readings_figure")  # every model's chart
+    first, second, third = (drawing_of(sample.x_test[index]) for index in range(3))
+
+    at = draw_page(models, first, opened=False)
+    assert calls == {"to_mnist": 1}, calls  # once for the answer; no section worked
+    assert "**1. Ink**" not in texts(at.markdown)
+    assert [e.label for e in at.expander][:2] == [
+        "Step by step: how your drawing becomes 28x28",
+        "Every model reads the same drawing",
+    ]
+
+    at.session_state[DRAWING_KEY] = second  # a pen lift
+    run(at)
+    assert calls == {"to_mnist": 2}, calls
+
+    at.session_state["section_inspector"] = at.session_state["section_every_model"] = True
+    run(at)  # opened: they work, on the drawing already made 28x28
+    assert calls == {
+        "to_mnist": 2,
+        "preprocessing_steps": 1,
+        "read_with_every_model": 3,  # the inspector's two readings and every model's
+        "readings_figure": 1,
+    }, calls
+    assert "**1. Ink**" in texts(at.markdown)
+
+    at.slider(key="pen_width").set_value(30)  # a rerun that changes nothing they show
+    run(at)
+    assert calls["preprocessing_steps"] == 1 and calls["readings_figure"] == 1, calls
+    assert calls["read_with_every_model"] == 3 and calls["to_mnist"] == 2, calls
+
+    at.session_state[DRAWING_KEY] = third  # a pen lift with two sections open
+    run(at)
+    assert calls == {
+        "to_mnist": 3,
+        "preprocessing_steps": 2,
+        "read_with_every_model": 6,
+        "readings_figure": 2,
+    }, calls  # once more each, for the new drawing; the shut evidence map never worked
