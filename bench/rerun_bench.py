@@ -7,7 +7,8 @@ One headless Chromium visitor against one `streamlit run app.py` with the ready-
   page: from just before the mouse button goes up until the server has been quiet again;
 - the same per Draw-page open (a fresh tab: a new session, the page's first run, its
   components), with the browser's cache warm, as for a class's second and later visitors;
-- ``to_mnist`` on a 280x280 drawing, in this process (median over many runs).
+- ``to_mnist`` on a 280x280 drawing, in this process (median over many runs): wall-clock time
+  and the thread's CPU time.
 
 Median and 95th percentile in milliseconds, against issue 13's targets (<= 20 ms per pen lift,
 <= 100 ms per page open, <= 1.5 ms per preprocess). The server's CPU while idle is measured
@@ -49,7 +50,7 @@ from class_bench import (  # noqa: E402
 
 DIGITS = [0, 1, 2, 3, 4, 7]
 QUIET_S = 0.5  # the server counts as done once its CPU time has not moved for this long
-TARGETS_MS = {"pen lift": 20.0, "page open": 100.0, "to_mnist": 1.5}
+TARGETS_MS = {"pen lift": 20.0, "page open": 100.0, "to_mnist": 1.5, "its CPU": 1.5}
 
 
 class ServerClock:
@@ -118,8 +119,9 @@ def measure_opens(context, url: str, clock: ServerClock, opens: int) -> list[flo
     return spent
 
 
-def measure_to_mnist(runs: int) -> list[float]:
-    """ms of ``to_mnist`` on a 280x280 RGBA drawing of a 3, as the canvas sends it."""
+def measure_to_mnist(runs: int) -> tuple[list[float], list[float]]:
+    """ms of ``to_mnist`` on a 280x280 RGBA drawing of a 3, as the canvas sends it: wall-clock
+    time, and this thread's CPU time (which other work on a shared machine does not add to)."""
     from PIL import Image, ImageDraw
 
     from mnistkit.preprocess import to_mnist
@@ -130,12 +132,13 @@ def measure_to_mnist(runs: int) -> list[float]:
         pen.line(stroke, fill=(27, 27, 27, 255), width=22, joint="curve")
     drawing = np.asarray(picture)
     to_mnist(drawing)  # imports and first-use work are not a drawing's cost
-    times = []
+    wall, cpu = [], []
     for _ in range(runs):
-        started = time.perf_counter()
+        started, started_cpu = time.perf_counter(), time.thread_time()
         to_mnist(drawing)
-        times.append(1000 * (time.perf_counter() - started))
-    return times
+        cpu.append(1000 * (time.thread_time() - started_cpu))
+        wall.append(1000 * (time.perf_counter() - started))
+    return wall, cpu
 
 
 def line(name: str, values: list[float]) -> str:
@@ -194,7 +197,8 @@ def main(argv: list[str] | None = None) -> int:
           f"load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")  # fmt: skip
     print(line("pen lift", lifts))
     print(line("page open", opens))
-    print(line("to_mnist", preprocess))
+    print(line("to_mnist", preprocess[0]))
+    print(line("its CPU", preprocess[1]))
     return 0
 
 
