@@ -16,6 +16,7 @@ from mnistkit.ui.state import ModelEntry
 CANVAS_SIZE = 280  # pixels: ten screen pixels per MNIST pixel
 DRAWING_KEY = "draw_drawing"  # the current drawing (the canvas's RGBA array), or None
 STROKES_KEY = "draw_strokes"  # how many strokes the canvas held at the last run
+PICTURE_KEY = "draw_picture"  # the canvas's PNG of the stored drawing, to see when it changed
 FIGURES_KEY = "draw_probability_figures"  # the visitor's own answer charts, by container key
 
 
@@ -121,7 +122,7 @@ def drawing_pad(entry: ModelEntry, below: Callable[[], None] | None = None) -> N
         )
         if clear.button("Clear", icon=":material/ink_eraser:"):
             st.session_state.canvas_generation = generation + 1
-            st.session_state[DRAWING_KEY] = None
+            st.session_state[DRAWING_KEY] = st.session_state[PICTURE_KEY] = None
             st.session_state[STROKES_KEY] = 0
             st.rerun(scope="fragment")
         live = st.container()  # the live reading, right under the pad
@@ -141,9 +142,12 @@ def keep_drawing(strokes: list, canvas) -> None:
     another way (a test, say) is read as if it had been drawn.
     """
     if strokes:
-        st.session_state[DRAWING_KEY] = canvas.image_data
+        picture = canvas.image_bytes  # a PNG; decoded only when it differs from the last one
+        if picture != st.session_state.get(PICTURE_KEY):
+            st.session_state[DRAWING_KEY] = canvas.image_data
+            st.session_state[PICTURE_KEY] = picture
     elif st.session_state.get(STROKES_KEY):
-        st.session_state[DRAWING_KEY] = None
+        st.session_state[DRAWING_KEY] = st.session_state[PICTURE_KEY] = None
     st.session_state[STROKES_KEY] = len(strokes)
 
 
