@@ -158,12 +158,26 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--preprocess-runs", type=int, default=500)
     parser.add_argument("--data", type=Path, default=default_data(), help="full mnist.npz")
     parser.add_argument("--models", type=Path, default=ROOT / "artifacts" / "bench" / "ready-made")
+    parser.add_argument(
+        "--without-keras",
+        action="store_true",
+        help="only the ready-made scikit-learn model: what a server that never loads Keras "
+        "costs (Streamlit clears a loaded Keras's session, with a full garbage collection, "
+        "after every run)",
+    )
     args = parser.parse_args(argv)
     if not args.data.is_file():
         parser.error(f"no MNIST file at {args.data}")
     if shutil.which("chromium") is None:
         parser.error("Debian's chromium is needed (apt-get install chromium)")
     ensure_ready_made(args.models, args.data)
+    if args.without_keras:
+        folder = ROOT / "artifacts" / "bench" / "ready-made-without-keras"
+        folder.mkdir(parents=True, exist_ok=True)
+        for model in args.models.iterdir():
+            if model.suffix != ".keras":
+                shutil.copy2(model, folder / model.name)
+        args.models = folder
     from playwright.sync_api import sync_playwright
 
     preprocess = measure_to_mnist(args.preprocess_runs)
