@@ -57,8 +57,16 @@ def page(browser, server):
     page.goto(f"{server.url}/draw")
     wait_for_idle(page)
     page.locator(CANVAS).first.wait_for()
+    for section in ("inspector", "every_model"):  # shut until opened, as a learner opens them
+        open_section(page, section)
     yield page
     context.close()
+
+
+def open_section(page, name: str) -> None:
+    """Click a teaching section's title open and wait for what it shows."""
+    page.locator(f".st-key-section_{name} summary").first.click()
+    wait_for_idle(page)
 
 
 def settled_text(page, selector: str) -> str:
