@@ -258,6 +258,10 @@ def thicken(ink: np.ndarray, min_width: float) -> np.ndarray:
     mask = ink > 0.5
     if not mask.any():
         return ink
+    # Strokes less than 2 pixels too thin are left alone (``radius`` below). A lower bound on
+    # the width, four times cheaper than the width itself, settles most drawings at once.
+    if stroke_width(mask, metric="chessboard") > min_width - 2:
+        return ink
     width = stroke_width(mask)
     if width >= min_width:
         return ink
@@ -269,12 +273,20 @@ def thicken(ink: np.ndarray, min_width: float) -> np.ndarray:
     return np.where(distance <= radius, np.maximum(ink, ink[rows, columns]), ink)
 
 
-def stroke_width(mask: np.ndarray) -> float:
-    """The typical width of the strokes in a binary picture, in pixels."""
+def stroke_width(mask: np.ndarray, metric: str = "euclidean") -> float:
+    """The typical width of the strokes in a binary picture, in pixels.
+
+    With ``metric="chessboard"`` a lower bound on it, quicker to find: no pixel is farther from
+    the background by chessboard steps than in a straight line.
+    """
     # Across a stroke w pixels wide, the distances to its edge run 1, 2, ..., w/2, ..., 2, 1,
     # whose mean is about (w + 2) / 4.
     top, left, bottom, right = ink_bounding_box(mask)  # outside it there is only background
-    distance = ndimage.distance_transform_edt(np.pad(mask[top:bottom, left:right], 1))
+    inside = np.pad(mask[top:bottom, left:right], 1)
+    if metric == "chessboard":
+        distance = ndimage.distance_transform_cdt(inside, metric="chessboard")
+    else:
+        distance = ndimage.distance_transform_edt(inside)
     return float(4 * distance[distance > 0].mean() - 2)
 
 
@@ -297,7 +309,8 @@ def centre_by_mass(field: np.ndarray) -> np.ndarray:
     # Round the shift as MNIST did, but never push ink off the field.
     shift_rows = int(np.clip(round(CENTRE - centre_row), -top, size - bottom))
     shift_columns = int(np.clip(round(CENTRE - centre_column), -left, size - right))
-    return ndimage.shift(field, (shift_rows, shift_columns), order=0, mode="constant", cval=0)
+    # The shift never moves ink past an edge, so what wraps round is background: a roll is a shift.
+    return np.roll(field, (shift_rows, shift_columns), axis=(0, 1))
 
 
 def place_as_in_picture(

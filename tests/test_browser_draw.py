@@ -53,7 +53,15 @@ def server(chromium, two_models):
 def page(browser, server):
     with open_page(browser, f"{server.url}/draw") as page:
         page.locator(CANVAS).first.wait_for()
+        for section in ("inspector", "every_model"):  # shut until opened, as a learner opens them
+            open_section(page, section)
         yield page
+
+
+def open_section(page, name: str) -> None:
+    """Click a teaching section's title open and wait for what it shows."""
+    page.locator(f".st-key-section_{name} summary").first.click()
+    wait_for_idle(page)
 
 
 def draw_and_read(page, strokes) -> int:

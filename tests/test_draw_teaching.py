@@ -23,6 +23,7 @@ from mnistkit.training import RunConfig, train
 APP = ROOT / "app.py"
 MODELS_KEY = "mnistkit_models"
 DRAWING_KEY = "draw_drawing"
+SECTIONS = ["section_inspector", "section_every_model", "section_evidence", "section_feature_maps"]
 
 
 @pytest.fixture
@@ -51,10 +52,18 @@ def drawing_of(image: np.ndarray, offset=(20, 60), scale=5) -> np.ndarray:
     return np.asarray(picture.convert("RGBA"))
 
 
-def draw_page(models: dict, drawing: np.ndarray | None) -> AppTest:
+def open_sections(at: AppTest) -> None:
+    """Open every teaching section, on the pad and for a picture, as a click on each would."""
+    for key in SECTIONS:
+        at.session_state[key] = at.session_state["upload_" + key] = True
+
+
+def draw_page(models: dict, drawing: np.ndarray | None, opened: bool = True) -> AppTest:
     at = AppTest.from_file(str(APP), default_timeout=180).run()
     at.session_state[MODELS_KEY] = dict(models)
     at.switch_page("pages/draw.py")
+    if opened:
+        open_sections(at)
     if drawing is not None:
         at.session_state[DRAWING_KEY] = drawing
     at.run()
@@ -120,8 +129,9 @@ def test_an_uploaded_picture_gets_the_inspector_and_every_model(on_the_sample, m
     at = draw_page(models, None)  # nothing drawn: only the picture is inspected
     at.file_uploader(key="digit_picture").upload("mine.png", picture, "image/png")
     run(at)
-    assert "Step by step: how your picture becomes 28x28" in texts(at.subheader)
-    assert "Every model reads the same picture" in texts(at.subheader)
+    labels = [expander.label for expander in at.expander]
+    assert "Step by step: how your picture becomes 28x28" in labels
+    assert "Every model reads the same picture" in labels
     assert "**Your picture**" in texts(at.markdown)
     cards = [m.value for m in at.markdown if m.value.startswith("#### ")]
     assert len(cards) == len(models)  # the picture's; the empty pad shows none
@@ -336,3 +346,64 @@ def test_a_bad_set_file_is_explained_and_the_set_and_models_survive(
     assert np.array_equal(at.session_state["handwriting_images"], before)
     assert list(at.session_state[MODELS_KEY]) == list(models)
     assert list(score_rows(at)) == list(models)  # the page keeps working
+
+
+def test_a_pen_lift_leaves_shut_sections_alone_and_an_open_one_works_once_per_drawing(
+    on_the_sample, models, sample, monkeypatch
+):
+    import mnistkit.ui.drawing as pad
+    import mnistkit.ui.teaching as sections
+
+    calls: dict[str, int] = {}
+
+    def count(module, name: str) -> None:
+        original = getattr(module, name)
+
+        def counted(*args, **kwargs):
+            calls[name] = calls.get(name, 0) + 1
+            return original(*args, **kwargs)
+
+        monkeypatch.setattr(module, name, counted)
+
+    count(pad, "to_mnist")  # the drawing made 28x28
+    count(sections, "preprocessing_steps")  # the inspector's step pictures
+    count(teaching, "read_with_every_model")  # the inspector's and every model's readings
+    count(teaching, "evidence")  # the linear model's evidence
+    count(sections.plots, "readings_figure")  # every model's chart
+    first, second, third = (drawing_of(sample.x_test[index]) for index in range(3))
+
+    at = draw_page(models, first, opened=False)
+    assert calls == {"to_mnist": 1}, calls  # once for the answer; no section worked
+    assert "**1. Ink**" not in texts(at.markdown)
+    assert [e.label for e in at.expander][:2] == [
+        "Step by step: how your drawing becomes 28x28",
+        "Every model reads the same drawing",
+    ]
+
+    at.session_state[DRAWING_KEY] = second  # a pen lift
+    run(at)
+    assert calls == {"to_mnist": 2}, calls
+
+    at.session_state["section_inspector"] = at.session_state["section_every_model"] = True
+    run(at)  # opened: they work, on the drawing already made 28x28
+    assert calls == {
+        "to_mnist": 2,
+        "preprocessing_steps": 1,
+        "read_with_every_model": 3,  # the inspector's two readings and every model's
+        "readings_figure": 1,
+    }, calls
+    assert "**1. Ink**" in texts(at.markdown)
+
+    at.slider(key="pen_width").set_value(30)  # a rerun that changes nothing they show
+    run(at)
+    assert calls["preprocessing_steps"] == 1 and calls["readings_figure"] == 1, calls
+    assert calls["read_with_every_model"] == 3 and calls["to_mnist"] == 2, calls
+
+    at.session_state[DRAWING_KEY] = third  # a pen lift with two sections open
+    run(at)
+    assert calls == {
+        "to_mnist": 3,
+        "preprocessing_steps": 2,
+        "read_with_every_model": 6,
+        "readings_figure": 2,
+    }, calls  # once more each, for the new drawing; the shut evidence map never worked

@@ -17,6 +17,7 @@ from streamlit.testing.v1 import AppTest
 PAGES = ["home", "data", "train", "evaluate", "compare", "draw"]
 COMPARE_TABS = ["The article, step by step", "Learning curves", "Where the models disagree"]
 DRAWING_KEY = "draw_drawing"
+SECTIONS = ["section_inspector", "section_every_model", "section_evidence", "section_feature_maps"]
 
 
 @pytest.fixture
@@ -32,6 +33,8 @@ def no_traceback(at: AppTest, where: str) -> None:
 
 
 def open_page(at: AppTest, name: str) -> AppTest:
+    for key in SECTIONS:  # the Draw page's teaching sections, opened so that they run too
+        at.session_state[key] = at.session_state["upload_" + key] = True
     at.switch_page(f"pages/{name}.py").run()
     no_traceback(at, name)
     return at

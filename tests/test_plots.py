@@ -103,3 +103,13 @@ def test_every_figure_titles_its_axes():
     for figure in figures:
         titles = _axis_titles(figure)
         assert len(titles) == 2 and all(titles)
+
+
+def test_a_chart_given_new_probabilities_shows_what_a_chart_built_for_them_shows():
+    import plotly.io
+
+    rng = np.random.default_rng(13)
+    first, second = rng.dirichlet(np.ones(10)), rng.dirichlet(np.ones(10))
+    assert np.argmax(first) != np.argmax(second)  # the highlight has to move too
+    updated = plots.set_probabilities(plots.probability_figure(first), second)
+    assert plotly.io.to_json(updated) == plotly.io.to_json(plots.probability_figure(second))

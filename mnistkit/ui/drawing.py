@@ -9,25 +9,31 @@ import streamlit as st
 
 from mnistkit import plots
 from mnistkit.preprocess import BlankImageError, ImageError, read_image, to_mnist
-from mnistkit.ui import limits
-from mnistkit.ui.components.live_reader import live_reader, official_reading
+from mnistkit.ui import limits, memo
+from mnistkit.ui.components.live_reader import live_reader, model_key, official_reading
 from mnistkit.ui.state import ModelEntry
 
 CANVAS_SIZE = 280  # pixels: ten screen pixels per MNIST pixel
 DRAWING_KEY = "draw_drawing"  # the current drawing (the canvas's RGBA array), or None
 STROKES_KEY = "draw_strokes"  # how many strokes the canvas held at the last run
+PICTURE_KEY = "draw_picture"  # the canvas's PNG of the stored drawing, to see when it changed
+FIGURES_KEY = "draw_probability_figures"  # the visitor's own answer charts, by container key
 
 
-def show_answer(entry: ModelEntry, image, key: str) -> tuple[np.ndarray, np.ndarray] | None:
+def show_answer(
+    entry: ModelEntry, image, key: str, digit: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray] | None:
     """Show what the model sees and what it answers (in container ``key``), or why it cannot.
 
-    Returns the 28x28 digit and its ten probabilities once there is a digit to read.
+    ``digit`` is the image already made 28x28, when the caller has it. Returns the 28x28 digit
+    and its ten probabilities once there is a digit to read.
     """
     seen, answer = st.columns([2, 3])
     try:
         if image is None:
             raise BlankImageError("nothing drawn yet")
-        digit = to_mnist(image)
+        if digit is None:
+            digit = drawn_digit(image)
     except BlankImageError:
         with answer.container(key=key):
             st.write("Draw a digit and the model's answer appears here.")
@@ -35,7 +41,11 @@ def show_answer(entry: ModelEntry, image, key: str) -> tuple[np.ndarray, np.ndar
     except ImageError as error:
         answer.error(str(error))
         return None
-    probabilities = np.asarray(entry.trained.model.predict_proba(digit[np.newaxis]))[0]
+    probabilities = memo.once(
+        f"{key}_probabilities",
+        (digit, model_key(entry)),
+        lambda: np.asarray(entry.trained.model.predict_proba(digit[np.newaxis]))[0],
+    )
     with seen:
         st.image(plots.display_image(digit, 168), caption="What the model sees (28x28)", width=168)
     with answer:
@@ -44,9 +54,29 @@ def show_answer(entry: ModelEntry, image, key: str) -> tuple[np.ndarray, np.ndar
             st.markdown(f"### Prediction: {best}")
             st.caption(f"{100 * probabilities[best]:.0f}% sure, according to {entry.name}")
         st.plotly_chart(  # keyed: the pad's and a picture's charts may show equal numbers
-            plots.probability_figure(probabilities), width="stretch", key=f"{key}_chart"
+            probability_chart(probabilities, key), width="stretch", key=f"{key}_chart"
         )
     return digit, probabilities
+
+
+def drawn_digit(image) -> np.ndarray:
+    """The 28x28 digit of a drawing (the canvas's array), made once per drawing however often
+    a rerun asks; any other picture is made each time."""
+    if not isinstance(image, np.ndarray):
+        return to_mnist(image)
+    return memo.once("drawn_digit", (memo.array_key(image),), lambda: to_mnist(image))
+
+
+def probability_chart(probabilities: np.ndarray, key: str):
+    """The visitor's bar chart for ``key``, built once; later answers only change its bars."""
+    figures = st.session_state.setdefault(FIGURES_KEY, {})
+
+    def update():
+        if key not in figures:
+            figures[key] = plots.probability_figure(probabilities)
+        return plots.set_probabilities(figures[key], probabilities)
+
+    return memo.once(f"{key}_chart", (probabilities,), update)
 
 
 @st.fragment
@@ -92,7 +122,7 @@ def drawing_pad(entry: ModelEntry, below: Callable[[], None] | None = None) -> N
         )
         if clear.button("Clear", icon=":material/ink_eraser:"):
             st.session_state.canvas_generation = generation + 1
-            st.session_state[DRAWING_KEY] = None
+            st.session_state[DRAWING_KEY] = st.session_state[PICTURE_KEY] = None
             st.session_state[STROKES_KEY] = 0
             st.rerun(scope="fragment")
         live = st.container()  # the live reading, right under the pad
@@ -112,9 +142,12 @@ def keep_drawing(strokes: list, canvas) -> None:
     another way (a test, say) is read as if it had been drawn.
     """
     if strokes:
-        st.session_state[DRAWING_KEY] = canvas.image_data
+        picture = canvas.image_bytes  # a PNG; decoded only when it differs from the last one
+        if picture != st.session_state.get(PICTURE_KEY):
+            st.session_state[DRAWING_KEY] = canvas.image_data
+            st.session_state[PICTURE_KEY] = picture
     elif st.session_state.get(STROKES_KEY):
-        st.session_state[DRAWING_KEY] = None
+        st.session_state[DRAWING_KEY] = st.session_state[PICTURE_KEY] = None
     st.session_state[STROKES_KEY] = len(strokes)
 
 
@@ -139,5 +172,5 @@ def picture_upload(entry: ModelEntry) -> tuple | None:
     except (ImageError, limits.LimitError) as error:
         st.error(f"That file could not be used: {error}")
         return None
-    show_answer(entry, picture, key="upload_prediction")
+    show_answer(entry, picture, key="upload_prediction", digit=digit)
     return picture, digit

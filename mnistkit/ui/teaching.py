@@ -2,20 +2,26 @@
 model's evidence, a CNN's feature maps, and the learner's own handwriting set.
 
 They read the current drawing from ``st.session_state[DRAWING_KEY]`` (the drawing pad keeps it
-there) and run inside the pad's fragment, so they follow every stroke.
+there) and run inside the pad's fragment. The four explaining sections are expanders that work
+only while open; what they compute and draw is kept per drawing and model (``memo``), so a rerun
+that changed neither does not compute or rebuild it again.
 """
 
 from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import numpy as np
 import streamlit as st
 
 from mnistkit import plots, teaching
 from mnistkit.data import DataError
-from mnistkit.preprocess import ImageError, preprocessing_steps, to_mnist
+from mnistkit.preprocess import ImageError, preprocessing_steps
 from mnistkit.ui import classroom as class_hooks
-from mnistkit.ui import limits, state
-from mnistkit.ui.drawing import DRAWING_KEY
+from mnistkit.ui import limits, memo, state
+from mnistkit.ui.components.live_reader import model_key
+from mnistkit.ui.drawing import DRAWING_KEY, drawn_digit
 from mnistkit.ui.state import ModelEntry
 from mnistkit.ui.widgets import digit_gallery
 
@@ -38,24 +44,41 @@ STEP_SIZE = 140  # screen pixels per step picture
 UPLOAD_PREFIX = "upload_"  # starts the keys of the sections shown for an uploaded picture
 
 
+SECTIONS = {  # key -> title; a section works only while the learner has it open
+    "inspector": "Step by step: how your {noun} becomes 28x28",
+    "every_model": "Every model reads the same {noun}",
+    "evidence": "Evidence: why the linear model reads what it reads",
+    "feature_maps": "Feature maps: what a CNN's first filters find",
+}
+SECTION_KEY = "section_{}"  # the expander of each section, open or closed, in session state
+
+
 def teaching_sections(entry: ModelEntry) -> None:
-    """All five sections, one after the other, for the drawing in session state."""
+    """The four sections, each shut until opened, and the handwriting set, for the drawing."""
     drawing = st.session_state.get(DRAWING_KEY)
     digit = None
     if drawing is not None:
         try:
-            digit = to_mnist(drawing)
+            digit = drawn_digit(drawing)
         except ImageError:
             drawing = None  # an empty canvas: the answer above already says so
     entries = state.all_models()
     st.divider()
-    preprocessing_inspector(entry, drawing, digit)
-    st.divider()
-    every_model(entries, digit)
-    st.divider()
-    evidence_map(entries, entry, digit)
-    st.divider()
-    feature_maps(entries, entry, digit)
+    st.caption(
+        "Open a section to see it; an open one follows each stroke, a shut one costs nothing."
+    )
+    with section("inspector") as shown:
+        if shown:
+            preprocessing_inspector(entry, drawing, digit)
+    with section("every_model") as shown:
+        if shown:
+            every_model(entries, digit)
+    with section("evidence") as shown:
+        if shown:
+            evidence_map(entries, entry, digit)
+    with section("feature_maps") as shown:
+        if shown:
+            feature_maps(entries, entry, digit)
     st.divider()
     handwriting(entries, digit)
 
@@ -67,16 +90,37 @@ def picture_sections(entry: ModelEntry, picture, digit: np.ndarray) -> None:
     Both of the Draw page's tabs render on every run, so these widgets carry their own keys.
     """
     st.divider()
-    preprocessing_inspector(entry, picture, digit, prefix=UPLOAD_PREFIX, noun="picture")
-    st.divider()
     entries = state.all_models()
-    every_model(entries, digit, prefix=UPLOAD_PREFIX, noun="picture")
-    st.divider()
-    evidence_map(entries, entry, digit, prefix=UPLOAD_PREFIX, noun="picture")
-    st.divider()
-    feature_maps(entries, entry, digit, prefix=UPLOAD_PREFIX, noun="picture")
+    words = {"prefix": UPLOAD_PREFIX, "noun": "picture"}
+    with section("inspector", **words) as shown:
+        if shown:
+            preprocessing_inspector(entry, picture, digit, **words)
+    with section("every_model", **words) as shown:
+        if shown:
+            every_model(entries, digit, **words)
+    with section("evidence", **words) as shown:
+        if shown:
+            evidence_map(entries, entry, digit, **words)
+    with section("feature_maps", **words) as shown:
+        if shown:
+            feature_maps(entries, entry, digit, **words)
     st.divider()
     add_picture(digit)
+
+
+@contextmanager
+def section(name: str, prefix: str = "", noun: str = "drawing") -> Iterator[bool]:
+    """Section ``name`` as an expander: what is written inside goes in it; yields whether it
+    is open.
+
+    Opening or shutting it reruns only the part of the page it is in (the pad's fragment), so
+    a section's work is done only while it is open.
+    """
+    box = st.expander(
+        SECTIONS[name].format(noun=noun), key=prefix + SECTION_KEY.format(name), on_change="rerun"
+    )
+    with box:
+        yield bool(box.open)
 
 
 def preprocessing_inspector(
@@ -91,7 +135,6 @@ def preprocessing_inspector(
     ``digit`` is the drawing made with every step; ``prefix`` starts every widget and container
     key; ``noun`` names what the learner gave.
     """
-    st.subheader(f"Step by step: how your {noun} becomes 28x28")
     st.write(
         "MNIST's digits were cropped to their ink, scaled to fit 20x20 and centred by their "
         "centre of mass in a 28x28 field, so models trained on them expect exactly that. Turn a "
@@ -113,10 +156,15 @@ def preprocessing_inspector(
     if drawing is None:
         st.caption("Draw a digit above and each step appears here.")
         return
-    steps = preprocessing_steps(drawing, crop_and_scale=crop, center=centre)
-    for column, step in zip(st.columns(len(steps)), steps, strict=True):
+    drawn = _picture_key(drawing)
+    steps, pictures = memo.once(
+        prefix + "inspector_steps",
+        (drawn, crop, centre),
+        lambda: _steps_and_pictures(drawing, crop, centre),
+    )
+    for column, step, picture in zip(st.columns(len(steps)), steps, pictures, strict=True):
         with column:
-            st.image(_framed(step.image, raw=step.name == "raw"), width=STEP_SIZE)
+            st.image(picture, width=STEP_SIZE)
             title = f"Your {noun}" if step.name == "raw" else STEP_TITLES.get(step.name, step.name)
             st.markdown(f"**{title}**")
             st.caption(step.explanation)
@@ -134,12 +182,18 @@ def preprocessing_inspector(
         )
     for sentence in skipped:
         st.warning(sentence, icon=":material/skip_next:")
-    hint = teaching.stroke_hint(drawing)
+    hint = memo.once(prefix + "stroke_hint", (drawn,), lambda: teaching.stroke_hint(drawing))
     if hint:
         st.info(hint, icon=":material/edit:")
     model = entry.trained.model
-    seen = teaching.read_with_every_model({entry.name: model}, steps[-1].image)[0]
-    full = teaching.read_with_every_model({entry.name: model}, digit)[0]
+    seen, full = memo.once(
+        prefix + "inspector_readings",
+        (steps[-1].image, digit, model_key(entry)),
+        lambda: [
+            teaching.read_with_every_model({entry.name: model}, image)[0]
+            for image in (steps[-1].image, digit)
+        ],
+    )
     with st.container(key=f"{prefix}inspector_answer"):
         if skipped:
             change = "the same" if seen.prediction == full.prediction else "a different answer"
@@ -159,7 +213,6 @@ def every_model(
     entries: list[ModelEntry], digit: np.ndarray | None, prefix: str = "", noun: str = "drawing"
 ) -> None:
     """The same 28x28 digit read by each of the visitor's models, disagreement highlighted."""
-    st.subheader(f"Every model reads the same {noun}")
     st.write(
         f"Each of your models gets the same 28x28 image. Where they disagree, the {noun} sits "
         "between digits for them, and each model draws the line in its own place."
@@ -167,8 +220,12 @@ def every_model(
     if digit is None:
         st.caption("Draw a digit above and every model's answer appears here.")
         return
-    readings = teaching.read_with_every_model(
-        {entry.name: entry.trained.model for entry in entries}, digit
+    readings = memo.once(
+        prefix + "every_model_readings",
+        (digit, _models_key(entries)),
+        lambda: teaching.read_with_every_model(
+            {entry.name: entry.trained.model for entry in entries}, digit
+        ),
     )
     grouped = teaching.answers(readings)
     majority = next(iter(grouped))
@@ -192,11 +249,16 @@ def every_model(
                     f"#### :{colour}[Reads {reading.prediction}]  \n"
                     f"{100 * reading.confidence:.0f}% sure"
                 )
-    st.plotly_chart(
-        plots.readings_figure(
+    figure = memo.once(
+        prefix + "every_model_figure",
+        (digit, _models_key(entries)),
+        lambda: plots.readings_figure(
             [reading.name for reading in readings],
             np.array([reading.probabilities for reading in readings]),
         ),
+    )
+    st.plotly_chart(
+        figure,
         width="stretch",
         key=f"{prefix}every_model_chart",
         config={"displayModeBar": False},
@@ -211,7 +273,6 @@ def evidence_map(
     noun: str = "drawing",
 ) -> None:
     """A linear model's ten weight images and, for the drawing, each pixel's push on each score."""
-    st.subheader("Evidence: why the linear model reads what it reads")
     linear = [each for each in entries if teaching.is_linear(each.trained.model)]
     if not linear:
         st.info(
@@ -226,15 +287,22 @@ def evidence_map(
         index=names.index(entry.name) if entry.name in names else len(names) - 1,
         key=f"{prefix}evidence_model",
     )
-    model = next(each for each in linear if each.name == chosen).trained.model
+    chosen_entry = next(each for each in linear if each.name == chosen)
+    model = chosen_entry.trained.model
     st.write(
         "A linear net gives each digit a score: every pixel's value times that pixel's weight, "
         "added up. Its ten rows of weights, drawn as images, are templates: red pixels are "
         "ones where ink counts for the digit, blue ones where ink counts against it."
     )
-    weights = teaching.weight_images(model)
+    weights_figure = memo.once(
+        prefix + "evidence_weights",
+        (model_key(chosen_entry),),
+        lambda: plots.signed_digits_figure(
+            teaching.weight_images(model), [f"Digit {d}" for d in range(10)], "Weight"
+        ),
+    )
     st.plotly_chart(
-        plots.signed_digits_figure(weights, [f"Digit {d}" for d in range(10)], "Weight"),
+        weights_figure,
         width="stretch",
         key=f"{prefix}evidence_weights",
         config={"displayModeBar": False},
@@ -242,18 +310,18 @@ def evidence_map(
     if digit is None:
         st.caption("Draw a digit above to see which of its pixels count for and against each.")
         return
-    found = teaching.evidence(model, digit)
-    titles = [
-        f"{'▶ ' if d == found.prediction else ''}{d}: score {found.scores[d]:.2f}"
-        for d in range(10)
-    ]
+    found, contributions_figure = memo.once(
+        prefix + "evidence_contributions",
+        (digit, model_key(chosen_entry)),
+        lambda: _evidence_and_figure(model, digit),
+    )
     st.write(
         f"Your {noun}, pixel by pixel: red where its ink raised a digit's score, blue where it "
         f"lowered it (blank where there is no ink). The highest score, **{found.prediction}**, "
         "is the answer."
     )
     st.plotly_chart(
-        plots.signed_digits_figure(found.contributions, titles, "Pixel × weight"),
+        contributions_figure,
         width="stretch",
         key=f"{prefix}evidence_contributions",
         config={"displayModeBar": False},
@@ -268,7 +336,6 @@ def feature_maps(
     noun: str = "drawing",
 ) -> None:
     """A CNN's first-layer filters and the feature map each makes of the digit."""
-    st.subheader("Feature maps: what a CNN's first filters find")
     cnns = [each for each in entries if teaching.has_convolutions(each.trained.model)]
     if not cnns:
         st.info(
@@ -283,11 +350,15 @@ def feature_maps(
         index=names.index(entry.name) if entry.name in names else len(names) - 1,
         key=f"{prefix}feature_maps_model",
     )
-    model = next(each for each in cnns if each.name == chosen).trained.model
+    chosen_entry = next(each for each in cnns if each.name == chosen)
     if digit is None:
         st.caption("Draw a digit above to see what each filter finds in it.")
         return
-    found = teaching.feature_maps(model, digit)
+    found, maps_figure = memo.once(
+        prefix + "feature_maps",
+        (digit, model_key(chosen_entry)),
+        lambda: _feature_maps_and_figure(chosen_entry.trained.model, digit),
+    )
     count, side = len(found.kernels), found.kernels.shape[-1]
     height, width = found.maps.shape[1:]
     st.write(
@@ -301,7 +372,7 @@ def feature_maps(
     )
     with st.container(key=f"{prefix}feature_maps"):
         st.plotly_chart(
-            plots.feature_maps_figure(found.kernels, found.maps),
+            maps_figure,
             width="stretch",
             key=f"{prefix}feature_maps_chart",
             config={"displayModeBar": False},
@@ -333,7 +404,11 @@ def handwriting(entries: list[ModelEntry], digit: np.ndarray | None) -> None:
         if labels is not None and len(labels):
             st.download_button(
                 "Download my set (.npz)",
-                teaching.handwriting_file(images, labels),
+                memo.once(
+                    "handwriting_file",
+                    (images, labels),
+                    lambda: teaching.handwriting_file(images, labels),
+                ),
                 file_name="my-handwriting.npz",
                 mime="application/octet-stream",
                 on_click="ignore",
@@ -357,11 +432,15 @@ def handwriting(entries: list[ModelEntry], digit: np.ndarray | None) -> None:
 
 def handwriting_scores(entries: list[ModelEntry], images: np.ndarray, labels: np.ndarray) -> None:
     """Each model's accuracy on the learner's digits beside MNIST's, and a confusion matrix."""
-    scores = teaching.scores_on_handwriting(
-        {entry.name: entry.trained.model for entry in entries},
-        images,
-        labels,
-        {entry.name: entry.trained.test_accuracy for entry in entries},
+    scores = memo.once(
+        "handwriting_scores",
+        (images, labels, _models_key(entries)),
+        lambda: teaching.scores_on_handwriting(
+            {entry.name: entry.trained.model for entry in entries},
+            images,
+            labels,
+            {entry.name: entry.trained.test_accuracy for entry in entries},
+        ),
     )
     st.markdown("**How well each model reads your handwriting**")
     rows = [
@@ -394,7 +473,11 @@ def handwriting_scores(entries: list[ModelEntry], images: np.ndarray, labels: np
     )
     evaluation = next(score for score in scores if score.name == chosen).evaluation
     matrix.plotly_chart(
-        plots.confusion_figure(evaluation.confusion),
+        memo.once(
+            "handwriting_confusion",
+            (evaluation.confusion,),
+            lambda: plots.confusion_figure(evaluation.confusion),
+        ),
         width="stretch",
         key="handwriting_confusion",
         config={"displayModeBar": False},
@@ -484,6 +567,40 @@ def _take_upload() -> None:
         f"Added {_digits(len(uploaded_labels))} from {upload.name}: your set now holds "
         f"{_digits(len(new_labels))}.",
     )
+
+
+def _models_key(entries: list[ModelEntry]) -> tuple[str, ...]:
+    """Changes whenever any of the models does."""
+    return tuple(model_key(entry) for entry in entries)
+
+
+def _picture_key(picture) -> str:
+    """The drawing's fingerprint (hashed once per run), or an uploaded picture's."""
+    if isinstance(picture, np.ndarray):
+        return memo.array_key(picture)
+    return memo.fingerprint(np.asarray(picture), picture.mode)
+
+
+def _steps_and_pictures(drawing, crop: bool, centre: bool) -> tuple[list, list[np.ndarray]]:
+    """The inspector's steps for the drawing and their framed pictures."""
+    steps = preprocessing_steps(drawing, crop_and_scale=crop, center=centre)
+    return steps, [_framed(step.image, raw=step.name == "raw") for step in steps]
+
+
+def _evidence_and_figure(model, digit: np.ndarray):
+    """Each pixel's push on each score, and its figure, titled with the scores."""
+    found = teaching.evidence(model, digit)
+    titles = [
+        f"{'▶ ' if d == found.prediction else ''}{d}: score {found.scores[d]:.2f}"
+        for d in range(10)
+    ]
+    return found, plots.signed_digits_figure(found.contributions, titles, "Pixel × weight")
+
+
+def _feature_maps_and_figure(model, digit: np.ndarray):
+    """A CNN's first filters, the maps they make of the digit, and their figure."""
+    found = teaching.feature_maps(model, digit)
+    return found, plots.feature_maps_figure(found.kernels, found.maps)
 
 
 def _framed(image: np.ndarray, raw: bool) -> np.ndarray:
