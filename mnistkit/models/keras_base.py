@@ -152,12 +152,13 @@ class KerasClassifier(DigitClassifier):
         down to zero by the last step of the configured epochs (each ``partial_fit`` is still one
         epoch; epochs beyond them train no further). Big steps early, fine ones at the end.
         """
-        if settings.get("schedule", "constant") != "cosine":
+        steps_per_epoch = getattr(self, "steps_per_epoch_", None)  # None: built outside a run
+        if settings.get("schedule", "constant") != "cosine" or steps_per_epoch is None:
             return settings["learning_rate"]
         import keras
 
         return keras.optimizers.schedules.CosineDecay(
-            settings["learning_rate"], decay_steps=self.steps_per_epoch_ * settings["epochs"]
+            settings["learning_rate"], decay_steps=steps_per_epoch * settings["epochs"]
         )
 
     def _layer_seed(self, index: int) -> int | None:
