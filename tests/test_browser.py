@@ -97,6 +97,7 @@ def test_a_link_straight_to_a_page_gets_the_router_on_a_fresh_server(chromium, p
             "Evaluate",
             "Compare",
             "Draw",
+            "Class",
         ]
         assert page.get_by_role("heading", name=TITLES["train"]).is_visible()
         assert not error_texts(page)

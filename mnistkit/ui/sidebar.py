@@ -15,6 +15,11 @@ def show_sidebar(load_ready_made: bool = True) -> None:
     With ``load_ready_made=False`` (the home page) ready-made models are only counted, not
     loaded, so that the first page stays quick: loading a Keras model imports Keras.
     """
+    ticket = st.session_state.get("mnistkit_job_ticket")  # ui.jobs.TICKET_KEY
+    if ticket is not None:  # a run that has just finished joins the list shown below
+        from mnistkit.ui import jobs
+
+        jobs.collect()
     with st.sidebar:
         st.caption("**Digits in use**")
         st.caption(current_dataset().headline)
