@@ -118,6 +118,7 @@ def collect() -> None:
     queue.forget(ticket)
     if part is not None and status.state != "done":
         st.session_state.pop(SERIES_KEY, None)  # a failed or stopped part ends its series
+    if status.state == "done":
         from mnistkit import persistence
 
         result = status.result
