@@ -67,7 +67,11 @@ def test_the_walkthrough_trains_every_step_in_the_workers_and_starts_at_the_arti
 @pytest.mark.slow
 def test_stopping_the_walkthrough_keeps_the_steps_already_trained(app, sample):
     app.button(key="walk_start").click().run()
-    rerun_until(app, lambda at: len(walk_results(at, sample)) >= 2)
+    # two steps kept and a later one under way, with its Stop button (shown while it runs)
+    rerun_until(
+        app,
+        lambda at: len(walk_results(at, sample)) >= 2 and "job_stop" in [b.key for b in at.button],
+    )
     app.button(key="job_stop").click().run()  # Stop under the run's progress bar
     assert series_done(app)
     kept = list(walk_results(app, sample))
