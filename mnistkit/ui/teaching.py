@@ -265,6 +265,23 @@ def every_model(
     )
 
 
+def _choose_model(
+    suitable: list[ModelEntry], entry: ModelEntry, label: str, key: str, missing: str
+) -> ModelEntry | None:
+    """Pick one of the models a section can show (the page's model if it is one); else say why."""
+    if not suitable:
+        st.info(missing)
+        return None
+    names = [each.name for each in suitable]
+    chosen = st.selectbox(
+        label,
+        names,
+        index=names.index(entry.name) if entry.name in names else len(names) - 1,
+        key=key,
+    )
+    return next(each for each in suitable if each.name == chosen)
+
+
 def evidence_map(
     entries: list[ModelEntry],
     entry: ModelEntry,
@@ -273,21 +290,16 @@ def evidence_map(
     noun: str = "drawing",
 ) -> None:
     """A linear model's ten weight images and, for the drawing, each pixel's push on each score."""
-    linear = [each for each in entries if teaching.is_linear(each.trained.model)]
-    if not linear:
-        st.info(
-            "This part needs a linear net: train one on the Train page (family: Linear net "
-            "(NumPy)). Its ten weighted sums are simple enough to show pixel by pixel."
-        )
-        return
-    names = [each.name for each in linear]
-    chosen = st.selectbox(
+    chosen_entry = _choose_model(
+        [each for each in entries if teaching.is_linear(each.trained.model)],
+        entry,
         "Linear model",
-        names,
-        index=names.index(entry.name) if entry.name in names else len(names) - 1,
-        key=f"{prefix}evidence_model",
+        f"{prefix}evidence_model",
+        "This part needs a linear net: train one on the Train page (family: Linear net "
+        "(NumPy)). Its ten weighted sums are simple enough to show pixel by pixel.",
     )
-    chosen_entry = next(each for each in linear if each.name == chosen)
+    if chosen_entry is None:
+        return
     model = chosen_entry.trained.model
     st.write(
         "A linear net gives each digit a score: every pixel's value times that pixel's weight, "
@@ -336,21 +348,16 @@ def feature_maps(
     noun: str = "drawing",
 ) -> None:
     """A CNN's first-layer filters and the feature map each makes of the digit."""
-    cnns = [each for each in entries if teaching.has_convolutions(each.trained.model)]
-    if not cnns:
-        st.info(
-            "This part needs a convolutional network: train one on the Train page (family: "
-            "Keras CNN). Its first layer's filters can be shown one by one."
-        )
-        return
-    names = [each.name for each in cnns]
-    chosen = st.selectbox(
+    chosen_entry = _choose_model(
+        [each for each in entries if teaching.has_convolutions(each.trained.model)],
+        entry,
         "Convolutional model",
-        names,
-        index=names.index(entry.name) if entry.name in names else len(names) - 1,
-        key=f"{prefix}feature_maps_model",
+        f"{prefix}feature_maps_model",
+        "This part needs a convolutional network: train one on the Train page (family: "
+        "Keras CNN). Its first layer's filters can be shown one by one.",
     )
-    chosen_entry = next(each for each in cnns if each.name == chosen)
+    if chosen_entry is None:
+        return
     if digit is None:
         st.caption("Draw a digit above to see what each filter finds in it.")
         return
