@@ -25,7 +25,8 @@ def rerun_until(at, condition, timeout: float = 600):
     deadline = time.monotonic() + timeout
     while not condition(at):
         if time.monotonic() > deadline:
-            raise AssertionError("the page did not get there in time")
+            shown = [str(e.value) for kind in ("error", "info", "caption") for e in at.get(kind)]
+            raise AssertionError(f"the page did not get there in time; it showed {shown}")
         assert not at.exception, [e.value for e in at.exception]
         time.sleep(0.3)
         at.run()

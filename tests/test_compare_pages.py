@@ -24,6 +24,21 @@ def app(monkeypatch) -> AppTest:
     return at
 
 
+@pytest.fixture
+def untrained(app) -> AppTest:
+    """The page on a server that has trained nothing yet, as after a restart.
+
+    The queue hands out an identical finished run at once (a class's second walkthrough is
+    ready in a second); without this, an earlier test's steps would be reused and no step of
+    this one would ever be under way.
+    """
+    from mnistkit.jobs.store import RunStore
+    from mnistkit.ui import jobs
+
+    jobs.shared_queue().store = RunStore()
+    return app
+
+
 def open_tab(at: AppTest, label: str) -> AppTest:
     """Choose a tab, as a click on it does (only the open tab's content runs)."""
     at.session_state["compare_tab"] = label
@@ -48,7 +63,8 @@ def series_done(at: AppTest) -> bool:
 
 
 @pytest.mark.slow
-def test_the_walkthrough_trains_every_step_in_the_workers_and_starts_at_the_article(app, sample):
+def test_the_walkthrough_trains_each_step_in_a_worker_and_starts_at_the_article(untrained, sample):
+    app = untrained
     app.button(key="walk_start").click().run()
     assert not app.exception, [e.value for e in app.exception]
     assert "Now training 1. The article" in texts(app)  # queued like a Train run, with progress
@@ -65,7 +81,8 @@ def test_the_walkthrough_trains_every_step_in_the_workers_and_starts_at_the_arti
 
 
 @pytest.mark.slow
-def test_stopping_the_walkthrough_keeps_the_steps_already_trained(app, sample):
+def test_stopping_the_walkthrough_keeps_the_steps_already_trained(untrained, sample):
+    app = untrained
     app.button(key="walk_start").click().run()
     # two steps kept and a later one under way, with its Stop button (shown while it runs)
     rerun_until(
@@ -91,7 +108,8 @@ def test_stopping_the_walkthrough_keeps_the_steps_already_trained(app, sample):
 
 
 @pytest.mark.slow
-def test_the_learning_curve_trains_each_size_and_keeps_them(app, sample):
+def test_the_learning_curve_trains_each_size_and_keeps_them(untrained, sample):
+    app = untrained
     open_tab(app, "Learning curves")
     assert "walk_start" not in [b.key for b in app.button]  # a closed tab does no work
     app.selectbox(key="curve_settings").set_value("Linear net (NumPy): default settings").run()
