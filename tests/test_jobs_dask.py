@@ -1,7 +1,9 @@
 """The same jobs on a real Dask cluster: a `dask scheduler` and two `dask worker`s on loopback.
 
-Each worker loads the bundled sample by its own MNISTKIT_DATA. Needs the extra
-``mnistkit[cluster]``: without it the tests fail in CI and are skipped elsewhere.
+Each worker loads the bundled sample by its own MNISTKIT_DATA. The cluster is the one that
+``scripts/start_dask.sh`` started when MNISTKIT_TEST_DASK_SCHEDULER names it (``.ci/run`` does),
+else one these tests start themselves; the test that kills its scheduler always starts its own.
+Needs the extra ``mnistkit[cluster]``: without it the tests fail in CI and are skipped elsewhere.
 """
 
 from __future__ import annotations
@@ -74,10 +76,20 @@ def _stop(processes) -> None:
 
 @pytest.fixture(scope="module")
 def cluster():
-    address, processes = _start_cluster()
+    started = os.environ.get("MNISTKIT_TEST_DASK_SCHEDULER", "").strip()
+    if started:
+        _dask_command()  # the extra is installed here too
+        address, processes = started, []
+    else:
+        address, processes = _start_cluster()
     from distributed import Client
 
-    client = Client(address, timeout=60)
+    try:
+        client = Client(address, timeout=60)
+    except OSError as error:
+        pytest.fail(f"the Dask scheduler at {address} cannot be reached ({error}); start one "
+                    "with eval \"$(scripts/start_dask.sh start)\", or unset "
+                    "MNISTKIT_TEST_DASK_SCHEDULER")  # fmt: skip
     client.wait_for_workers(2, timeout=120)
     client.close()
     yield address
