@@ -222,6 +222,7 @@ def _plotly_array(value) -> np.ndarray:
     return np.array(value, dtype=float)
 
 
+@pytest.mark.slow
 def test_a_cnn_shows_its_first_filters_and_what_they_find(on_the_sample, models, cnn, sample):
     drawing = drawing_of(sample.x_test[3])
     at = draw_page(models, drawing)

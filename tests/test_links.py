@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import ROOT
+from conftest import ROOT, keras_slow
 from job_helpers import finish_run
 from streamlit.testing.v1 import AppTest
 
@@ -25,9 +25,13 @@ def configs() -> list[RunConfig]:
     return runs
 
 
-def presets() -> list[tuple[str, str]]:
-    """Every (family, preset) in the registry, whatever families it holds."""
-    return [(family, preset) for family, model in REGISTRY.items() for preset in model.presets]
+def presets() -> list:
+    """Every (family, preset) in the registry, whatever families it holds; Keras ones are slow."""
+    return [
+        pytest.param(family, preset, marks=[pytest.mark.slow] if family.startswith("keras") else [])
+        for family, model in REGISTRY.items()
+        for preset in model.presets
+    ]
 
 
 @pytest.mark.parametrize("config", configs(), ids=lambda config: config.model)
@@ -242,7 +246,7 @@ def widget_extremes(at: AppTest, family: str, end: str) -> dict:
 
 
 @pytest.mark.parametrize("end", ["low", "high"])
-@pytest.mark.parametrize("family", list(REGISTRY))
+@pytest.mark.parametrize("family", keras_slow(list(REGISTRY)))
 def test_every_slider_extreme_is_a_run_the_train_button_accepts(
     family, end, train_page, runs_asked_for, mnist_path, monkeypatch
 ):

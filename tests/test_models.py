@@ -428,6 +428,7 @@ def test_describe_and_count_parameters(name, quick_models):
     assert KerasCNN(filters=32, kernel_size=5).describe() == "Keras CNN 32-64 5x5"
 
 
+@pytest.mark.slow
 def test_cnn_parameter_count_matches_keras_io_and_keras():
     keras_io = KerasCNN.presets["keras-io"].hyperparameters
     # keras-io's "Simple MNIST convnet" summary: "Total params: 34,826"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import keras_slow
 
 from mnistkit.models import MODEL_NAMES
 from mnistkit.network import Layer, Network, NetworkError, from_payload, to_payload
@@ -30,7 +31,7 @@ def trained_small(name: str, mnist):
     return _TRAINED[name]
 
 
-@pytest.fixture(scope="module", params=sorted(SMALL_RUNS))
+@pytest.fixture(scope="module", params=keras_slow(sorted(SMALL_RUNS)))
 def small_model(request, mnist):
     return trained_small(request.param, mnist)
 

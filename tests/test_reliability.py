@@ -618,6 +618,7 @@ def test_without_network_the_app_starts_on_the_sample_and_says_so(monkeypatch, t
         _shared_dataset.clear()
 
 
+@pytest.mark.slow
 def test_a_keras_model_answers_several_threads_at_once(keras_model, sample):
     """A visitor's quick strokes run the Draw page in overlapping threads on one Keras model."""
     from concurrent.futures import ThreadPoolExecutor
@@ -631,6 +632,7 @@ def test_a_keras_model_answers_several_threads_at_once(keras_model, sample):
     assert np.allclose(keras_model.predict_proba(images), expected)  # and the model still works
 
 
+@pytest.mark.slow
 def test_a_keras_model_can_be_downloaded_while_it_answers(keras_model, sample):
     """A ready-made model is shared: one visitor downloads it while others draw with it."""
     import threading
