@@ -5,7 +5,7 @@ import streamlit as st
 from mnistkit.ui.drawing import drawing_pad, picture_upload
 from mnistkit.ui.router import through_the_router
 from mnistkit.ui.teaching import picture_sections, teaching_sections
-from mnistkit.ui.training import train_quick_model
+from mnistkit.ui.training import quick_model
 from mnistkit.ui.widgets import model_picker
 
 through_the_router()  # a page opened by its own address still gets app.py's sidebar
@@ -25,9 +25,7 @@ if entry is None:
         "from the training digits (it takes a few seconds).",
         icon=":material/info:",
     )
-    if st.button("Train a quick model", type="primary", icon=":material/bolt:"):
-        train_quick_model()
-        st.rerun()
+    quick_model()
     st.stop()
 
 draw_tab, upload_tab = st.tabs(["Draw with the mouse", "Upload a picture"])

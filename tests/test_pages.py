@@ -179,6 +179,7 @@ def test_draw_without_a_model_offers_a_quick_model(app):
     (button,) = [b for b in app.button if b.label == "Train a quick model"]
     button.click().run()
     assert not app.exception
+    finish_run(app)  # trained in a worker, like a Train run; the page shows the pad when done
     (trained,) = own_models(app).values()
     assert trained.test_accuracy > 0.85  # on the sample's 1,000 test digits
     assert "Draw a digit and the model's answer appears here." in texts(app.markdown)

@@ -6,10 +6,8 @@ import streamlit as st
 
 from mnistkit import persistence, plots
 from mnistkit.evaluation import chance_verdict
-from mnistkit.memory import release_memory
-from mnistkit.training import RunConfig, settings_used, train
+from mnistkit.training import RunConfig, settings_used
 from mnistkit.ui import limits, state
-from mnistkit.ui.data import current_dataset
 
 LAST_RUN_KEY = "mnistkit_last_run"  # the name of the model trained last, shown until the next
 # What the Draw page trains when a visitor has no model yet: on all 60,000 digits it takes a few
@@ -61,16 +59,20 @@ def quick_config() -> RunConfig:
     return RunConfig(**QUICK_RUN)
 
 
-def train_quick_model() -> None:
-    """Train the quick model with a spinner; errors are shown as a sentence."""
-    with st.spinner("Training a quick model on the training digits…"):
-        try:
-            state.check_room()
-            state.add_model(train(quick_config(), current_dataset()))
-        except ValueError as error:
-            st.error(f"The quick model could not be trained: {error}")
-        finally:
-            release_memory()
+def quick_model() -> None:
+    """The Draw page's offer of a quick model when a visitor has none, trained as a job.
+
+    The run is the same for everyone, so a class's server trains it once, in a worker; every
+    later visitor who asks gets it at once. While it waits or trains, its progress is shown.
+    """
+    from mnistkit.ui import jobs
+
+    jobs.notice()
+    if not jobs.active():
+        pressed = st.button("Train a quick model", type="primary", icon=":material/bolt:")
+        if pressed and jobs.submit(quick_config()) and not jobs.active():
+            st.rerun()  # ready at once (trained before on this server): the pad shows
+    jobs.progress()  # reruns the page once the model is in the visitor's list
 
 
 def model_list() -> None:
