@@ -34,10 +34,11 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from browser_helpers import (  # noqa: E402 - the helpers live next to the tests
     CANVAS,
-    CHROMIUM_ARGS,
     PREDICTION,
     clear_canvas,
     digit_strokes,
+    launch,
+    streamlit_server,
     wait_for_idle,
 )
 from class_bench import (  # noqa: E402
@@ -45,7 +46,6 @@ from class_bench import (  # noqa: E402
     default_data,
     ensure_ready_made,
     percentile,
-    start_server,
 )
 
 DIGITS = [0, 1, 2, 3, 4, 7]
@@ -185,27 +185,22 @@ def main(argv: list[str] | None = None) -> int:
         "MNISTKIT_DATA": str(args.data.resolve()),
         "MNISTKIT_MODELS_DIR": str(args.models.resolve()),
     }
-    process, url = start_server(environment, ROOT / "artifacts" / "bench" / "rerun-server.log")
-    try:
-        with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(
-                executable_path=shutil.which("chromium"), args=CHROMIUM_ARGS
-            )
-            context = browser.new_context(viewport={"width": 1400, "height": 1000})
-            page = context.new_page()
-            page.set_default_timeout(120_000)
-            page.goto(f"{url}/draw")  # the first visit loads the data and the models
-            page.locator(CANVAS).first.wait_for(timeout=300_000)
-            wait_for_idle(page, timeout=300_000)
-            page.wait_for_timeout(500)  # the pen attaches just after the canvas appears
-            clock = ServerClock(process.pid)
-            lifts = measure_lifts(page, clock, args.lifts)
-            page.close()
-            opens = measure_opens(context, url, clock, args.opens)
-            browser.close()
-    finally:
-        process.terminate()
-        process.wait(timeout=20)
+    log = ROOT / "artifacts" / "bench" / "rerun-server.log"
+    with streamlit_server(environment, log) as server, sync_playwright() as playwright:
+        url = server.url
+        browser = launch(playwright, shutil.which("chromium"))
+        context = browser.new_context(viewport={"width": 1400, "height": 1000})
+        page = context.new_page()
+        page.set_default_timeout(120_000)
+        page.goto(f"{url}/draw")  # the first visit loads the data and the models
+        page.locator(CANVAS).first.wait_for(timeout=300_000)
+        wait_for_idle(page, timeout=300_000)
+        page.wait_for_timeout(500)  # the pen attaches just after the canvas appears
+        clock = ServerClock(server.process.pid)
+        lifts = measure_lifts(page, clock, args.lifts)
+        page.close()
+        opens = measure_opens(context, url, clock, args.opens)
+        browser.close()
     load = os.getloadavg()
     print(f"\nserver CPU per action (idle {1000 * clock.idle_rate:.1f} ms/s taken off), "
           f"load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")  # fmt: skip

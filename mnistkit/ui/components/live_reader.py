@@ -50,7 +50,23 @@ def official_reading(digit: np.ndarray, probabilities) -> dict:
 
 
 def network_payload(entry: ModelEntry) -> dict | None:
-    """The model's network for the browser, or None when its family cannot hand one out."""
+    """The model's network for the browser, or None when its family cannot hand one out.
+
+    A ready-made model's is made once per server (they are shared and never change); a
+    visitor's own model's is made for them alone.
+    """
+    if entry.ready_made:
+        return _ready_made_payload(model_key(entry), entry)
+    return _payload(entry)
+
+
+@st.cache_resource(show_spinner=False, max_entries=32)
+def _ready_made_payload(key: str, _entry: ModelEntry) -> dict | None:
+    """``_payload`` of the ready-made model ``key`` names (``_entry`` is not hashed)."""
+    return _payload(_entry)
+
+
+def _payload(entry: ModelEntry) -> dict | None:
     try:
         return to_payload(entry.trained.model.to_network())
     except (NotImplementedError, NetworkError, AttributeError):
