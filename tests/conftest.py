@@ -91,6 +91,22 @@ def sample_app(monkeypatch, timeout: float = 300):
     return AppTest.from_file(str(ROOT / "app.py"), default_timeout=timeout).run()
 
 
+class OnFirstUse(dict):
+    """``key -> value``, each made by ``make(key)`` the first time a test asks for it.
+
+    For fixtures holding one trained model per family: a quick run, which leaves the Keras
+    tests out, then never trains (or compiles) a Keras model.
+    """
+
+    def __init__(self, make):
+        super().__init__()
+        self._make = make
+
+    def __missing__(self, key):
+        self[key] = value = self._make(key)
+        return value
+
+
 def keras_slow(families) -> list:
     """Families as pytest parameters, the Keras ones marked ``slow`` (compiling costs seconds)."""
     return [

@@ -341,6 +341,7 @@ class QuietHandler(http.server.SimpleHTTPRequestHandler):
         pass
 
 
+@pytest.mark.slow
 def test_download_through_keras(fresh_home, monkeypatch, local_server):
     folder, address = local_server
     arrays = small_arrays()

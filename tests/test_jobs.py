@@ -184,6 +184,7 @@ def test_a_full_queue_says_so_and_states_its_cap(queue, sample_fingerprint):
         jobs.submit("jon", quick(sample_fingerprint, seed=43))
 
 
+@pytest.mark.slow
 def test_a_worker_killed_mid_run_fails_that_run_only(pool, queue, sample_fingerprint):
     jobs = queue()
     victim = jobs.submit("kim", slow(sample_fingerprint, seed=50))

@@ -151,6 +151,7 @@ def test_stop_on_the_cluster_keeps_nothing(queue, sample_fingerprint):
     assert wait_for(queue, after, lambda s: not s.active).state == "done"
 
 
+@pytest.mark.slow
 def test_the_scheduler_going_away_fails_the_run_in_a_sentence(sample_fingerprint):
     from mnistkit.jobs.cluster import DaskExecutor
 

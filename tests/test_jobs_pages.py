@@ -68,6 +68,7 @@ def own_models(at: AppTest) -> dict:
     return dict(at.session_state[MODELS_KEY]) if MODELS_KEY in at.session_state else {}
 
 
+@pytest.mark.slow
 def test_runs_queue_in_order_show_their_place_and_stop_while_waiting_or_running():
     ann, bob, cat = visitor(), visitor(), visitor()
     press_train(ann, epochs=60, seed=1)  # long: takes the only worker

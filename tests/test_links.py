@@ -200,6 +200,7 @@ def test_every_preset_through_a_link_is_recognised_and_trains_that_preset(
     assert runs_asked_for == [expected]
 
 
+@pytest.mark.slow
 def test_the_article_through_a_link_reads_7447_of_the_real_test_digits(
     train_page, mnist_path, monkeypatch
 ):

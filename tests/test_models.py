@@ -13,7 +13,7 @@ import sys
 
 import numpy as np
 import pytest
-from conftest import ROOT, keras_slow
+from conftest import ROOT, OnFirstUse, keras_slow
 from sklearn.base import clone
 from sklearn.model_selection import cross_val_score
 from sklearn.pipeline import Pipeline
@@ -72,10 +72,9 @@ def small(mnist):
 def quick_models(small):
     """One quickly trained model per family, shared by the tests that only read them."""
     x_train, y_train, _, _ = small
-    return {
-        name: build_model(name, **QUICK[name], random_state=0).fit(x_train, y_train)
-        for name in MODEL_NAMES
-    }
+    return OnFirstUse(
+        lambda name: build_model(name, **QUICK[name], random_state=0).fit(x_train, y_train)
+    )
 
 
 def article_model(epochs: int = 5) -> ScratchLinearNet:

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import keras_slow
+from conftest import OnFirstUse, keras_slow
 from zips import unreadable_members, with_members
 
 from mnistkit import persistence
@@ -58,14 +58,14 @@ KERAS_FAMILIES = [family for family in FAMILIES if REGISTRY[family].file_suffix 
 
 @pytest.fixture(scope="module")
 def trained(mnist):
-    return {family: train(config, mnist) for family, config in SMALL_RUNS.items()}
+    return OnFirstUse(lambda family: train(SMALL_RUNS[family], mnist))
 
 
 @pytest.fixture(scope="module")
 def saved(trained, tmp_path_factory):
     folder = tmp_path_factory.mktemp("models")
     # one file per family: the two Keras families would otherwise both write model.keras
-    return {family: save(model, folder / family) for family, model in trained.items()}
+    return OnFirstUse(lambda family: save(trained[family], folder / family))
 
 
 def assert_same_run(loaded, original, images):

@@ -55,6 +55,7 @@ def _externally_managed(python: Path) -> bool:
     return (Path(stdlib).parent / "EXTERNALLY-MANAGED").is_file()
 
 
+@pytest.mark.slow
 def test_the_commands_get_past_externally_managed_on_debians_own_python(tmp_path):
     """The README's environment steps, run with Debian's own Python, make pip usable."""
     require(
