@@ -287,3 +287,37 @@ def _wait_gone(pid: int, timeout: float = 30) -> None:
             return
         time.sleep(0.1)
     raise AssertionError(f"process {pid} still runs")
+
+
+def test_a_worker_never_runs_the_app_script_whatever_the_main_module_is_at_its_start(tmp_path):
+    """Streamlit makes each visitor's script run the main module, from any thread at any time.
+
+    A worker started while the app script is ``__main__`` must not run it (a whole app in every
+    worker); another program's spawned process still does, which shows the test can see it.
+    """
+    import multiprocessing
+    import sys
+    import types
+
+    from mnistkit.jobs.local import _start_without_main
+
+    marker = tmp_path / "ran"
+    script = tmp_path / "app_script.py"
+    script.write_text(f"open({str(marker)!r}, 'a').write('ran\\n')\n")
+    app = types.ModuleType("__main__")
+    app.__file__ = str(script)
+    app.__spec__ = None
+    context = multiprocessing.get_context("spawn")
+    main = sys.modules["__main__"]
+    sys.modules["__main__"] = app  # as during a visitor's script run
+    try:
+        ours = context.Process(target=time.sleep, args=(0,), name="mnistkit-worker")
+        _start_without_main(ours)
+        ours.join(60)
+        assert ours.exitcode == 0 and not marker.exists()
+        other = context.Process(target=time.sleep, args=(0,), name="someone-else")
+        _start_without_main(other)
+        other.join(60)
+    finally:
+        sys.modules["__main__"] = main
+    assert marker.read_text() == "ran\n"

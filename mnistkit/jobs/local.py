@@ -15,10 +15,8 @@ import contextlib
 import multiprocessing
 import os
 import signal
-import sys
 import threading
 import time
-import types
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from multiprocessing.connection import wait
@@ -227,22 +225,34 @@ class LocalPool:
 
 
 def _start_without_main(process) -> None:
-    """Start a spawned process that does not import this program's ``__main__`` first.
+    """Start a spawned ``mnistkit-`` process that does not import this program's ``__main__``.
 
     ``spawn`` re-imports the parent's main module in the child; under Streamlit (and AppTest)
-    that module is the app script, so each worker would run the whole app. For the instant of
-    ``start`` the main module is an empty one, and the worker imports only mnistkit.
+    that module is the app script, so each worker would run the whole app. Swapping
+    ``sys.modules["__main__"]`` for the instant of ``start`` is not enough: Streamlit sets it
+    again at the start of every visitor's script run, in other threads. So what the child is
+    told to prepare leaves the main module out for mnistkit's own processes (by their name).
     """
-    with _MAIN_LOCK:
-        main = sys.modules["__main__"]
-        sys.modules["__main__"] = types.ModuleType("__main__")
-        try:
-            process.start()
-        finally:
-            sys.modules["__main__"] = main
+    _install_preparation_without_main()
+    process.start()
 
 
-_MAIN_LOCK = threading.Lock()
+def _install_preparation_without_main() -> None:
+    from multiprocessing import spawn
+
+    if getattr(spawn.get_preparation_data, "mnistkit", False):
+        return
+    original = spawn.get_preparation_data
+
+    def get_preparation_data(name):
+        data = original(name)
+        if str(name).startswith("mnistkit-"):  # a worker or the reader: mnistkit only
+            data.pop("init_main_from_path", None)
+            data.pop("init_main_from_name", None)
+        return data
+
+    get_preparation_data.mnistkit = True
+    spawn.get_preparation_data = get_preparation_data
 
 
 def _kill(pid: int) -> None:
