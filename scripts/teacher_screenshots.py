@@ -30,7 +30,7 @@ from browser_helpers import (  # noqa: E402 - the helpers live next to the tests
 )
 from playwright.sync_api import sync_playwright  # noqa: E402
 
-PAGES = ["", "data", "train", "evaluate", "compare", "draw"]
+PAGES = ["", "data", "train", "evaluate", "compare", "draw", "class"]
 WIDTHS = (1400, 390)
 
 
@@ -62,6 +62,7 @@ def main() -> int:
         environment = {
             "MNISTKIT_DATA": "sample",
             "MNISTKIT_MODELS_DIR": folder,
+            "MNISTKIT_STATE_DIR": str(Path(folder) / "state"),  # class mode's own SQLite file
             "PYTHONPATH": str(ROOT),
         }
         log = ROOT / "artifacts" / "server-teacher-screenshots.log"
