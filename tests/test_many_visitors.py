@@ -56,6 +56,23 @@ async def wait_for_idle(page) -> None:
     await page.wait_for_timeout(300)
 
 
+async def settled_text(page, selector: str) -> str:
+    """The element's text once the app is idle and the text has stopped changing.
+
+    A digit of two strokes is answered once per stroke: the first answer, to half a digit, can
+    show before the second stroke's rerun has begun (browser_helpers.settled_text, async).
+    """
+    previous = None
+    for _ in range(20):
+        await wait_for_idle(page)
+        await page.wait_for_timeout(700)  # a later stroke's answer may still be on its way
+        current = await page.locator(selector).inner_text()
+        if current == previous:
+            return current
+        previous = current
+    return previous
+
+
 async def slide_to(page, name: str, text: str, key: str) -> None:
     """Move the slider called ``name`` with the keyboard until it shows ``text``."""
     # By its own label: the accessible name repeats the group's label ("Epochs Epochs"), and
@@ -129,8 +146,7 @@ async def visit(browser, url: str, visitor: Visitor, start: asyncio.Barrier) -> 
         "selector => document.querySelector(selector)?.innerText.includes('Prediction:')",
         arg=PREDICTION,
     )
-    await wait_for_idle(page)
-    answer = await page.locator(PREDICTION).inner_text()
+    answer = await settled_text(page, PREDICTION)  # the answer to the whole drawing
     errors = [await element.inner_text() for element in await page.query_selector_all(ERRORS)]
     seconds = time.perf_counter() - began
     return {
