@@ -206,28 +206,6 @@ def confusion_figure(confusion: np.ndarray, selected: tuple[int, int] | None = N
     return _layout(figure, 460, clickmode="event+select", dragmode=False)
 
 
-def probability_figure(probabilities: np.ndarray) -> go.Figure:
-    """The model's confidence in each digit, the chosen one highlighted."""
-    figure = _digit_bars([0.0] * 10, ["#a9b8cc"] * 10, [""] * 10, "digit %{x}: %{y:.1f}%")
-    figure.update_yaxes(title="Probability (%)", range=[0, 115])
-    return set_probabilities(_layout(figure, 280), probabilities)
-
-
-def set_probabilities(figure: go.Figure, probabilities: np.ndarray) -> go.Figure:
-    """Put new probabilities into a ``probability_figure``: its bars, labels and highlight.
-
-    Much cheaper than building the figure again, so a pen lift only changes what changed.
-    """
-    percents = 100 * np.asarray(probabilities, dtype=np.float64).ravel()
-    best = int(np.argmax(percents))
-    bars = figure.data[0]
-    with figure.batch_update():
-        bars.y = percents
-        bars.text = [f"{value:.0f}%" for value in percents]
-        bars.marker.color = [INK if digit == best else "#a9b8cc" for digit in DIGITS]
-    return figure
-
-
 def per_class_figure(precision, recall, f1) -> go.Figure:
     """Precision, recall and F1 of each digit as grouped bars."""
     figure = go.Figure()

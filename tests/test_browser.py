@@ -116,6 +116,13 @@ def test_a_digit_drawn_with_the_mouse_is_read(full_server, page, digit, x, y, he
     answer = prediction_after_drawing(page, digit_strokes(digit, x, y, height))
     screenshot(page, f"draw-{digit}")
     assert re.search(rf"Prediction: {digit}\b", answer), answer
+    # the ten bars beside it: the answer's bar is the one marked, with the caption's percent
+    bars = page.locator('[data-testid="answer-bars"]').first
+    assert bars.locator(".ab-row").count() == 10
+    assert bars.get_attribute("data-best") == str(digit)
+    sure = int(re.search(r"(\d+)% sure", answer).group(1))
+    assert abs(int(bars.locator(".ab-best .ab-value").inner_text().rstrip("%")) - sure) <= 1
+    assert page.locator('[data-testid="stPlotlyChart"]').count() == 0  # no plotly on the pad
     assert error_texts(page) == []
 
 

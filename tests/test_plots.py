@@ -64,15 +64,6 @@ def test_confusion_figure_shows_counts_and_one_clickable_point_per_cell():
     assert set(_axis_titles(figure)) == {"Predicted digit", "True digit"}
 
 
-def test_probability_figure_highlights_the_answer_in_percent():
-    probabilities = np.full(10, 0.02)
-    probabilities[7] = 0.82
-    bars = plots.probability_figure(probabilities).data[0]
-    assert bars.y[7] == pytest.approx(82.0)
-    assert bars.marker.color[7] != bars.marker.color[0]
-    assert len(set(bars.marker.color)) == 2
-
-
 def test_training_figure_plots_loss_and_accuracy_per_epoch():
     history = [
         {"loss": 0.9, "train_accuracy": 0.8, "validation_accuracy": 0.78, "seconds": 1.0},
@@ -103,13 +94,3 @@ def test_every_figure_titles_its_axes():
     for figure in figures:
         titles = _axis_titles(figure)
         assert len(titles) == 2 and all(titles)
-
-
-def test_a_chart_given_new_probabilities_shows_what_a_chart_built_for_them_shows():
-    import plotly.io
-
-    rng = np.random.default_rng(13)
-    first, second = rng.dirichlet(np.ones(10)), rng.dirichlet(np.ones(10))
-    assert np.argmax(first) != np.argmax(second)  # the highlight has to move too
-    updated = plots.set_probabilities(plots.probability_figure(first), second)
-    assert plotly.io.to_json(updated) == plotly.io.to_json(plots.probability_figure(second))

@@ -10,6 +10,7 @@ import streamlit as st
 from mnistkit import plots
 from mnistkit.preprocess import BlankImageError, ImageError, read_image, to_mnist
 from mnistkit.ui import limits, memo
+from mnistkit.ui.components.answer_bars import answer_bars
 from mnistkit.ui.components.live_reader import live_reader, model_key, official_reading
 from mnistkit.ui.state import ModelEntry
 
@@ -17,7 +18,6 @@ CANVAS_SIZE = 280  # pixels: ten screen pixels per MNIST pixel
 DRAWING_KEY = "draw_drawing"  # the current drawing (the canvas's RGBA array), or None
 STROKES_KEY = "draw_strokes"  # how many strokes the canvas held at the last run
 PICTURE_KEY = "draw_picture"  # the canvas's PNG of the stored drawing, to see when it changed
-FIGURES_KEY = "draw_probability_figures"  # the visitor's own answer charts, by container key
 
 
 def show_answer(
@@ -53,9 +53,7 @@ def show_answer(
             best = int(np.argmax(probabilities))
             st.markdown(f"### Prediction: {best}")
             st.caption(f"{100 * probabilities[best]:.0f}% sure, according to {entry.name}")
-        st.plotly_chart(  # keyed: the pad's and a picture's charts may show equal numbers
-            probability_chart(probabilities, key), width="stretch", key=f"{key}_chart"
-        )
+        answer_bars(probabilities, key=f"{key}_chart")  # the pad's and a picture's, apart
     return digit, probabilities
 
 
@@ -65,18 +63,6 @@ def drawn_digit(image) -> np.ndarray:
     if not isinstance(image, np.ndarray):
         return to_mnist(image)
     return memo.once("drawn_digit", (memo.array_key(image),), lambda: to_mnist(image))
-
-
-def probability_chart(probabilities: np.ndarray, key: str):
-    """The visitor's bar chart for ``key``, built once; later answers only change its bars."""
-    figures = st.session_state.setdefault(FIGURES_KEY, {})
-
-    def update():
-        if key not in figures:
-            figures[key] = plots.probability_figure(probabilities)
-        return plots.set_probabilities(figures[key], probabilities)
-
-    return memo.once(f"{key}_chart", (probabilities,), update)
 
 
 @st.fragment

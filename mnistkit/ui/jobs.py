@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 import streamlit as st
 
-from mnistkit.ui import limits, state
+from mnistkit.ui import limits, memo, state
 from mnistkit.ui.data import _shared_dataset, current_dataset
 
 if TYPE_CHECKING:  # the sidebar imports this module on every page, the light home page too
@@ -221,9 +221,11 @@ def _progress_fragment() -> None:
             if done:
                 from mnistkit import plots
 
-                st.plotly_chart(
-                    plots.training_figure(list(status.history)), width="stretch", key="job_chart"
+                history = list(status.history)  # changes once per epoch, not every second
+                figure = memo.once(
+                    "job_chart", (ticket, done), lambda: plots.training_figure(history)
                 )
+                st.plotly_chart(figure, width="stretch", key="job_chart")
         st.button("Stop", icon=":material/stop:", key="job_stop", on_click=stop)
 
 

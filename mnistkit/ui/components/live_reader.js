@@ -18,6 +18,11 @@ const INK_FLOOR = 0.2;
 const MIN_CONTRAST = 20;
 const MIN_STROKE = 2.0;
 const f32 = Math.fround;
+// While the pen moves, a reading starts at most every MIN_GAP ms, and waits after each one
+// BUSY_SHARE times as long as it took: the live reading keeps up with the pen on one screen,
+// and a classroom computer showing many learners' pads is not swamped by readings.
+const MIN_GAP = 60;
+const BUSY_SHARE = 4;
 
 // --- small helpers ------------------------------------------------------------------------------
 
@@ -547,6 +552,8 @@ class Reader {
     this.pen = null;
     this.down = false;
     this.frame = 0;
+    this.timer = 0;
+    this.nextRead = 0;
     this.network = null;
     this.modelKey = null;
     this.official = null;
@@ -661,7 +668,16 @@ class Reader {
   }
 
   schedule() {
-    if (this.frame) return;
+    if (this.frame || this.timer) return;
+    const wait = (this.nextRead ?? 0) - performance.now();
+    if (wait > 0) {
+      // too soon after the last reading: read once the gap has passed (the pen's latest state)
+      this.timer = setTimeout(() => {
+        this.timer = 0;
+        this.schedule();
+      }, wait);
+      return;
+    }
     this.frame = requestAnimationFrame(() => {
       this.frame = 0;
       this.read();
@@ -676,6 +692,7 @@ class Reader {
     const pixels = toMnist(rgba, this.pen.lower.width, this.pen.lower.height);
     const outputs = pixels === null ? null : forward(this.network, pixels);
     const ms = performance.now() - started;
+    this.nextRead = started + Math.max(MIN_GAP, (1 + BUSY_SHARE) * ms);
     this.last = pixels === null ? null : { pixels, outputs };
     this.show(ms);
   }
@@ -913,6 +930,7 @@ class Reader {
     }
     clearInterval(this.watch);
     if (this.frame) cancelAnimationFrame(this.frame);
+    if (this.timer) clearTimeout(this.timer);
   }
 }
 
