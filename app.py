@@ -6,7 +6,9 @@ from mnistkit.memory import limit_allocator_arenas
 from mnistkit.ui.classroom import class_session
 from mnistkit.ui.sidebar import show_sidebar
 
-limit_allocator_arenas()  # keeps the server's memory within small hosting plans
+# The server trains nothing (workers do): a drawing's arrays get mappings of their own, and
+# freed memory goes back to the system at once, so a class leaves no lasting weight behind.
+limit_allocator_arenas(mapped_from=256 << 10, keep_free=1 << 20)
 
 st.set_page_config(page_title="mnistkit", page_icon=":material/draw:", layout="wide")
 

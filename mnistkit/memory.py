@@ -25,20 +25,24 @@ def _glibc():
     return None
 
 
-def limit_allocator_arenas(arenas: int = 2, mapped_from: int = 4 << 20) -> None:
+def limit_allocator_arenas(
+    arenas: int = 2, mapped_from: int = 4 << 20, keep_free: int = 64 << 20
+) -> None:
     """Let malloc keep at most ``arenas`` arenas (like MALLOC_ARENA_MAX), for threads to come.
 
     Blocks of ``mapped_from`` bytes or more (arrays of thousands of digits) get a mapping of their
     own, handed back to the system when freed; left to itself glibc raises that threshold to 32 MB
     after the first large block is freed, and such arrays then fragment the arenas. Fixing it
-    switches off glibc's tuning of the trim threshold too, so that is set as high as the tuning
-    would take it: trimming the heap after every small batch doubles the time training takes.
+    switches off glibc's tuning of the trim threshold too, so ``keep_free`` (the free memory a
+    heap keeps at its top) is set here. The default is as high as the tuning would take it, for
+    a process that trains: trimming the heap after every small batch doubles training's time.
+    The app server trains nothing and asks for less (see ``app.py``).
     """
     library = _glibc()
     if library is not None:
         library.mallopt(M_ARENA_MAX, arenas)
         library.mallopt(M_MMAP_THRESHOLD, mapped_from)
-        library.mallopt(M_TRIM_THRESHOLD, 2 * 32 << 20)
+        library.mallopt(M_TRIM_THRESHOLD, keep_free)
 
 
 def release_memory(collect: bool = True) -> None:
