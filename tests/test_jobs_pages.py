@@ -91,7 +91,7 @@ def test_runs_queue_in_order_show_their_place_and_stop_while_waiting_or_running(
 
 def test_a_visitor_can_leave_during_a_run_and_finds_the_model_on_return():
     dan = visitor()
-    press_train(dan, epochs=3, seed=4)
+    press_train(dan, epochs=30, seed=4)  # long enough to be under way when dan leaves
     dan.switch_page("pages/data.py").run()  # away, while the run waits or trains
     assert TICKET_KEY in dan.session_state
     until(dan, lambda at: own_models(at))  # it joins the list on the other page

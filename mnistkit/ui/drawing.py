@@ -53,7 +53,8 @@ def show_answer(
             best = int(np.argmax(probabilities))
             st.markdown(f"### Prediction: {best}")
             st.caption(f"{100 * probabilities[best]:.0f}% sure, according to {entry.name}")
-        answer_bars(probabilities, key=f"{key}_chart")  # the pad's and a picture's, apart
+        # keyed: the pad's and a picture's bars may show equal numbers
+        answer_bars(probabilities, key=f"{key}_chart")
     return digit, probabilities
 
 

@@ -669,7 +669,7 @@ class Reader {
 
   schedule() {
     if (this.frame || this.timer) return;
-    const wait = (this.nextRead ?? 0) - performance.now();
+    const wait = this.nextRead - performance.now();
     if (wait > 0) {
       // too soon after the last reading: read once the gap has passed (the pen's latest state)
       this.timer = setTimeout(() => {
