@@ -10,7 +10,7 @@ from mnistkit.ui.sidebar import show_sidebar
 # freed memory goes back to the system at once, so a class leaves no lasting weight behind.
 limit_allocator_arenas(mapped_from=256 << 10, keep_free=1 << 20)
 
-st.set_page_config(page_title="mnistkit", page_icon=":material/draw:", layout="wide")
+st.set_page_config(page_title="mnistkit", page_icon="✏️", layout="wide")
 
 pages = [
     st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),

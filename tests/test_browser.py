@@ -147,9 +147,14 @@ def test_every_page_renders_on_the_full_data_set(full_server, page, name):
 
 @pytest.mark.parametrize("name", list(PAGES))
 def test_every_page_renders_on_the_bundled_sample(sample_server, page, name):
+    fetched: list[str] = []
+    page.on("request", lambda request: fetched.append(request.url))
     visit(page, sample_server, name)
     assert page.locator("h1").first.inner_text() == TITLES[name]
     assert error_texts(page) == []
+    # a class behind a school's firewall gets every file from the app's own server
+    elsewhere = [url for url in fetched if not url.startswith((f"{sample_server.url}/", "blob:"))]
+    assert elsewhere == [], f"the {name} page fetched files from elsewhere: {elsewhere}"
     screenshot(page, f"sample-{name}")
 
 
