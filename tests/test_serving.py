@@ -1,0 +1,84 @@
+"""Streamlit's own frontend files, as a class's browsers get them from `streamlit run app.py`.
+
+Each new browser fetches about a hundred of them; app.py serves them from memory, gzipped once
+(Streamlit itself reads them from disk on every request and never compresses them). The files
+must arrive byte for byte as the installed Streamlit ships them, and nothing but those files
+may ever be served that way.
+"""
+
+from __future__ import annotations
+
+import gzip
+import http.client
+import re
+from pathlib import Path
+from urllib.parse import urlparse
+
+import pytest
+from browser_helpers import streamlit_server
+from conftest import ROOT
+
+
+@pytest.fixture(scope="module")
+def server():
+    environment = {"MNISTKIT_DATA": "sample", "MNISTKIT_MODELS_DIR": ""}
+    with streamlit_server(environment, ROOT / "artifacts" / "server-serving.log") as running:
+        yield running
+
+
+def fetch(server, path: str, method: str = "GET", gzipped: bool = True):
+    address = urlparse(server.url)
+    connection = http.client.HTTPConnection(address.hostname, address.port, timeout=30)
+    headers = {"Accept-Encoding": "gzip, deflate, br"} if gzipped else {}
+    connection.request(method, path, headers=headers)
+    response = connection.getresponse()
+    body = response.read()
+    connection.close()
+    return response, body
+
+
+def frontend_folder() -> Path:
+    from streamlit import file_util
+
+    return Path(file_util.get_static_dir())
+
+
+def main_script(server) -> str:
+    """The address of the frontend's main script, as the page a browser opens names it."""
+    _, page = fetch(server, "/", gzipped=False)
+    return re.search(rb'src="\.?(/static/js/index\.[^"]+\.js)"', page).group(1).decode()
+
+
+def test_the_frontend_comes_gzipped_from_memory_exactly_as_streamlit_ships_it(server):
+    script = main_script(server)
+    on_disk = (frontend_folder() / script.lstrip("/")).read_bytes()
+    for _ in range(2):  # the first request reads and packs the file, the second is from memory
+        response, body = fetch(server, script)
+        assert response.status == 200
+        assert response.getheader("Content-Encoding") == "gzip"  # Streamlit's own path never is
+        assert gzip.decompress(body) == on_disk
+        assert len(body) < len(on_disk) / 2  # less to send over a school's network
+        assert "immutable" in response.getheader("Cache-Control")  # fetched once per browser
+        assert response.getheader("Content-Type").startswith(("text/javascript", "application/"))
+
+
+def test_a_client_that_takes_no_gzip_gets_the_plain_file(server):
+    script = main_script(server)
+    response, body = fetch(server, script, gzipped=False)
+    assert response.status == 200 and response.getheader("Content-Encoding") is None
+    assert body == (frontend_folder() / script.lstrip("/")).read_bytes()
+
+
+def test_head_answers_without_a_body(server):
+    response, body = fetch(server, main_script(server), method="HEAD")
+    assert response.status == 200 and body == b""
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/static/../../../../app.py", "/static/js/%2e%2e/%2e%2e/index.html", "/static/js/none.js"],
+)
+def test_only_the_frontends_own_files_are_served_from_memory(server, path):
+    response, body = fetch(server, path)
+    assert response.getheader("Content-Encoding") != "gzip"  # not served from memory
+    assert b"FrontendFromMemory" not in body and b"import streamlit" not in body
