@@ -46,7 +46,12 @@ from browser_helpers import (  # noqa: E402 - the helpers live next to the tests
 )
 
 READY_MADE = {"sklearn-mlp.skops": "sklearn-mlp", "keras-mlp.keras": "keras-mlp"}
-TRAINED_FAMILIES = ["scikit-learn MLP", "Linear net (NumPy)", "Keras MLP"]  # in turn
+# the radio labels trained in turn, and their families' keys
+TRAINED_FAMILIES = {
+    "scikit-learn MLP": "sklearn-mlp",
+    "Linear net (NumPy)": "scratch-linear",
+    "Keras MLP": "keras-mlp",
+}
 DIGITS = [0, 1, 2, 3, 4, 7]
 SESSION_TTL_S = 30  # server.disconnectedSessionTTL for the run, so the wait for it stays short
 TRAINING_TIMEOUT_S = 20 * 60
@@ -185,11 +190,13 @@ async def visitor(number: int, browser, url: str, delay: float, trains: bool, re
         await wait_idle(page)
         record["errors"] += [await e.inner_text() for e in await page.query_selector_all(ERRORS)]
         if trains:
-            family = TRAINED_FAMILIES[(number // 3) % len(TRAINED_FAMILIES)]
+            family = list(TRAINED_FAMILIES)[(number // 3) % len(TRAINED_FAMILIES)]
             record["trained"] = family
             await page.locator('[data-testid="stSidebarNav"] a', has_text="Train").click()
             await wait_idle(page)
             await page.locator('[data-testid="stRadio"] label', has_text=family).first.click()
+            # the form of the chosen family: pressing Train before it came reran the old one
+            await page.locator(f".st-key-train_{TRAINED_FAMILIES[family]}_epochs").wait_for()
             await wait_idle(page)
             pressed = time.perf_counter()
             await page.get_by_role("button", name="Train", exact=True).click()
