@@ -82,3 +82,18 @@ def test_only_the_frontends_own_files_are_served_from_memory(server, path):
     response, body = fetch(server, path)
     assert response.getheader("Content-Encoding") != "gzip"  # not served from memory
     assert b"FrontendFromMemory" not in body and b"import streamlit" not in body
+
+
+def test_the_server_parses_http_and_runs_its_loop_in_c(server):
+    """httptools and uvloop are in the server process (uvicorn picks them when installed).
+
+    Pure-Python HTTP parsing (h11) and asyncio's own loop cost a fresh visitor's browser about a
+    third of the server's CPU; a class's server should not fall back to them unnoticed.
+    """
+    fetch(server, "/")  # at least one request parsed
+    maps = Path(f"/proc/{server.process.pid}/maps").read_text()
+    mapped = {
+        Path(line.split()[-1]).name.split(".")[0] for line in maps.splitlines() if ".so" in line
+    }
+    assert {"parser", "loop"} <= mapped, "httptools' parser or uvloop's loop is not in the server"
+    assert "/httptools/" in maps and "/uvloop/" in maps
