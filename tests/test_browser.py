@@ -176,3 +176,32 @@ def test_a_visitor_trains_evaluates_and_draws(sample_server, page):
     answer = prediction_after_drawing(page, digit_strokes(1, 150, 140, 160))
     assert "Prediction:" in answer
     assert error_texts(page) == []
+
+
+# A learner picks a family, and presses Train on the form still on screen while the page reruns
+# for the new family (under load that takes seconds): the press must train the family picked.
+PICK_AND_PRESS = """async family => {
+    const label = [...document.querySelectorAll('[data-testid="stRadio"] label')]
+        .find(element => element.innerText.includes(family));
+    const train = [...document.querySelectorAll('[data-testid="stBaseButton-primaryFormSubmit"]')]
+        .find(element => element.innerText.includes('Train'));
+    const running = () => document.querySelector('[data-stale="true"]');  // old elements, rerun under way
+    label.click();
+    const started = performance.now();
+    while (!running()) {
+        if (performance.now() - started > 20000) return 'the page never started its rerun';
+        await new Promise(resolve => setTimeout(resolve, 2));
+    }
+    train.click();  // the old form's button, while the new family's run is under way
+    return 'pressed';
+}"""
+
+
+def test_train_pressed_while_the_family_changes_trains_the_chosen_family(sample_server, page):
+    visit(page, sample_server, "train")  # the form on screen is the first family's
+    assert page.evaluate(PICK_AND_PRESS, "scikit-learn MLP") == "pressed"
+    ready = page.locator('[data-testid="stAlertContentSuccess"]', has_text="is ready: it reads")
+    ready.wait_for()
+    assert "scikit-learn MLP" in ready.inner_text()  # the family the learner picked
+    wait_for_idle(page)
+    assert error_texts(page) == []

@@ -150,7 +150,12 @@ def train_controls(n_train: int) -> RunConfig | None:
         with run_column:
             st.markdown("**The run**")
             values |= _run_settings(family, {name: known[name] for name in run_names}, n_train)
-        submitted = st.form_submit_button("Train", type="primary", icon=":material/play_arrow:")
+        # one key for every family's button: a Train pressed while the page was still switching
+        # family (under load the old form stays on screen a moment) trains the family now shown,
+        # instead of being dropped with the old form
+        submitted = st.form_submit_button(
+            "Train", type="primary", icon=":material/play_arrow:", key="train_submit"
+        )
     if not submitted:
         return None
     try:
