@@ -185,7 +185,8 @@ PICK_AND_PRESS = """async family => {
         .find(element => element.innerText.includes(family));
     const train = [...document.querySelectorAll('[data-testid="stBaseButton-primaryFormSubmit"]')]
         .find(element => element.innerText.includes('Train'));
-    const running = () => document.querySelector('[data-stale="true"]');  // old elements, rerun under way
+    // old elements marked stale: the rerun for the new family is under way
+    const running = () => document.querySelector('[data-stale="true"]');
     label.click();
     const started = performance.now();
     while (!running()) {
