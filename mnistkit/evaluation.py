@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
 
 from mnistkit.models.base import CLASSES, InputShapeError
 
@@ -67,12 +66,11 @@ def evaluate(model: Any, images: np.ndarray, labels: np.ndarray) -> Evaluation:
     seconds = time.perf_counter() - started
     classes = np.asarray(getattr(model, "classes_", CLASSES))
     predictions = classes[np.argmax(probabilities, axis=1)].astype(np.int64)
-    precision, recall, f1, support = precision_recall_fscore_support(
-        labels, predictions, labels=CLASSES, zero_division=0
-    )
+    confusion = confusion_matrix(labels, predictions)
+    precision, recall, f1, support = class_scores(confusion)
     return Evaluation(
         accuracy=float(np.mean(predictions == labels)),
-        confusion=_frozen(confusion_matrix(labels, predictions, labels=CLASSES)),
+        confusion=_frozen(confusion),
         precision=_frozen(precision),
         recall=_frozen(recall),
         f1=_frozen(f1),
@@ -82,6 +80,26 @@ def evaluate(model: Any, images: np.ndarray, labels: np.ndarray) -> Evaluation:
         probabilities=_frozen(probabilities),
         latency_ms=1000 * seconds / len(labels),
     )
+
+
+def confusion_matrix(labels: np.ndarray, predictions: np.ndarray) -> np.ndarray:
+    """(10, 10) counts: row ``t``, column ``p`` is how many digits ``t`` were read as ``p``."""
+    n = len(CLASSES)
+    counted = (predictions >= 0) & (predictions < n)  # an answer that is no digit is in no cell
+    cells = n * labels[counted] + predictions[counted]
+    return np.bincount(cells, minlength=n * n).reshape(n, n).astype(np.int64)
+
+
+def class_scores(confusion: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per digit: precision, recall, F1 (0 where undefined) and support, from the confusion."""
+    right = np.diag(confusion).astype(np.float64)
+    support = confusion.sum(axis=1)
+    predicted = confusion.sum(axis=0)
+    precision = np.divide(right, predicted, out=np.zeros_like(right), where=predicted > 0)
+    recall = np.divide(right, support, out=np.zeros_like(right), where=support > 0)
+    both = 2 * right + (predicted - right) + (support - right)  # 2 TP + FP + FN
+    f1 = np.divide(2 * right, both, out=np.zeros_like(right), where=both > 0)
+    return precision, recall, f1, support.astype(np.int64)
 
 
 def evaluate_dataset(trained: Any, dataset: Any) -> Evaluation:

@@ -159,3 +159,25 @@ def test_single_digit_latency_includes_reading_the_drawing(article, mnist):
         assert 0 < milliseconds < 1000
     with pytest.raises(ValueError, match="at least 1"):
         single_digit_latency_ms(article.model, png, repeats=0)
+
+
+def test_scores_agree_with_scikit_learn_on_random_answers():
+    """The NumPy counts and scores are scikit-learn's, including digits never seen or never
+    predicted (whose undefined scores are 0)."""
+    from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
+
+    rng = np.random.default_rng(0)
+    for _ in range(50):
+        n = int(rng.integers(1, 300))
+        labels = rng.integers(0, rng.integers(1, 11), n)
+        predicted = rng.integers(0, rng.integers(1, 11), n)
+        probabilities = np.eye(10)[predicted]
+        result = evaluate(FixedAnswers(probabilities), np.zeros((n, 784)), labels)
+        expected = precision_recall_fscore_support(
+            labels, predicted, labels=np.arange(10), zero_division=0
+        )
+        counts = confusion_matrix(labels, predicted, labels=range(10))
+        assert np.array_equal(result.confusion, counts)
+        for ours, theirs in zip((result.precision, result.recall, result.f1, result.support),
+                                expected, strict=True):  # fmt: skip
+            assert np.allclose(ours, theirs)

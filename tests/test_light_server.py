@@ -1,11 +1,12 @@
-"""The server process never loads Keras or JAX, however many Keras models its visitors use.
+"""The server process never loads Keras, JAX or scikit-learn, whatever models its visitors use.
 
-The real app runs under `streamlit run`, driven by Chromium: a ready-made Keras model in
-MNISTKIT_MODELS_DIR, a Keras MLP trained on the Train page, a `.keras` file uploaded there and
-downloaded again, then Draw, Evaluate and Compare reading digits with them. Afterwards the server
-process itself is inspected: no `jaxlib` / `xla_extension` library is mapped into it
-(/proc/PID/maps), and neither `keras` nor `jax` is among its imported modules; its worker
-processes, which did the Keras work, do have JAX mapped.
+The real app runs under `streamlit run`, driven by Chromium: a ready-made Keras model and a
+ready-made scikit-learn MLP in MNISTKIT_MODELS_DIR, a Keras MLP and a scikit-learn MLP trained
+on the Train page, a `.keras` file uploaded there and downloaded again, then Draw, Evaluate and
+Compare reading digits with them. Afterwards the server process itself is inspected: no
+`jaxlib` / `xla_extension` or scikit-learn library is mapped into it (/proc/PID/maps), and none
+of `keras`, `jax`, `sklearn` or `skops` is among its imported modules; its worker processes,
+which did that work, do have JAX mapped.
 
 The server is started as `streamlit run` is, through Streamlit's own command-line entry point,
 from a few lines of Python that also answer "which modules are imported?" when a file asks.
@@ -14,6 +15,7 @@ from a few lines of Python that also answer "which modules are imported?" when a
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import time
@@ -52,12 +54,13 @@ sys.argv = ["streamlit", "run", *sys.argv[1:]]
 sys.exit(cli.main())
 """
 SLOW_MS = 300_000  # workers import Keras, and the server loads data, on a shared, busy machine
-HEAVY_LIBRARIES = ("jaxlib", "xla_extension")
-HEAVY_MODULES = ("keras", "jax", "jaxlib")
+HEAVY_LIBRARIES = ("jaxlib", "xla_extension", "/sklearn/")
+HEAVY_MODULES = ("keras", "jax", "jaxlib", "sklearn", "skops")
 
 
 def mapped_heavy_libraries(pid: int) -> list[str]:
-    """The files mapped into process ``pid`` that belong to JAX's compiled libraries."""
+    """The files mapped into process ``pid`` that belong to JAX's or scikit-learn's compiled
+    libraries."""
     lines = Path(f"/proc/{pid}/maps").read_text().splitlines()
     return sorted({line.split()[-1] for line in lines if any(n in line for n in HEAVY_LIBRARIES)})
 
@@ -82,7 +85,8 @@ def imported_modules(probe: Path) -> set[str]:
 
 @pytest.fixture
 def keras_files(tmp_path_factory):
-    """A ready-made folder holding a Keras MLP, and a second Keras MLP file to upload."""
+    """A ready-made folder holding a Keras MLP and a scikit-learn MLP, and a second Keras MLP
+    file to upload."""
     from mnistkit import persistence
     from mnistkit.data import load_mnist
     from mnistkit.training import RunConfig, train
@@ -91,6 +95,8 @@ def keras_files(tmp_path_factory):
     folder = tmp_path_factory.mktemp("ready-made")
     ready = RunConfig("keras-mlp", hyperparameters={"hidden_layers": (64,)}, epochs=3)
     persistence.save(train(ready, sample), folder / "teacher")
+    ready = RunConfig("sklearn-mlp", hyperparameters={"hidden_layers": (32,)}, epochs=2)
+    persistence.save(train(ready, sample), folder / "teacher-sklearn")
     upload = RunConfig("keras-mlp", hyperparameters={"hidden_layers": (48, 24)}, epochs=3)
     path = persistence.save(train(upload, sample), tmp_path_factory.mktemp("upload") / "mine")
     return folder, path
@@ -145,7 +151,7 @@ def go_to(page, label: str) -> None:
     wait_for_idle(page)
 
 
-def test_keras_models_are_trained_read_and_used_without_keras_in_the_server(
+def test_keras_and_sklearn_models_are_trained_read_and_used_without_them_in_the_server(
     server, browser, keras_files
 ):
     process, url, probe = server
@@ -158,6 +164,12 @@ def test_keras_models_are_trained_read_and_used_without_keras_in_the_server(
     wait_for_idle(page)
     page.get_by_role("button", name="Train", exact=True).click()
     page.get_by_text("is ready: it reads").wait_for()
+    wait_for_idle(page)
+    # And a scikit-learn MLP: trained in a worker too, and kept by the server as arrays.
+    page.goto(f"{url}/train?model=sklearn-mlp&hidden_layers=24&epochs=2")
+    wait_for_idle(page)
+    page.get_by_role("button", name="Train", exact=True).click()
+    page.get_by_text(re.compile(r"scikit-learn MLP 24 .*is ready: it reads")).wait_for()
     wait_for_idle(page)
 
     # Upload a .keras file, then download it again: the very bytes come back.

@@ -15,6 +15,7 @@ widgets, the command line's ``--set key=value`` and the validation below are all
 
 from __future__ import annotations
 
+import inspect
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -22,7 +23,6 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
-from sklearn.base import BaseEstimator, ClassifierMixin
 
 N_PIXELS = 28 * 28
 CLASSES = np.arange(10)
@@ -204,7 +204,78 @@ class Preset:
     validation_share: float | None = None  # None: the run's default
 
 
-class DigitClassifier(ClassifierMixin, BaseEstimator):
+class ScikitLearnProtocol:
+    """scikit-learn's estimator protocol, written out rather than inherited from scikit-learn.
+
+    ``get_params``, ``set_params``, ``score`` and the tags are what ``sklearn.base.clone``,
+    ``Pipeline`` and ``cross_val_score`` ask of a classifier. Importing ``sklearn.base`` would
+    bring scikit-learn, pandas and pyarrow into every process that holds a model, about 110 MB:
+    the app server holds networks as arrays and imports none of them.
+    """
+
+    _estimator_type = "classifier"
+
+    @classmethod
+    def _get_param_names(cls) -> list[str]:
+        """The hyperparameters: ``__init__``'s keyword arguments, as scikit-learn reads them."""
+        signature = inspect.signature(cls.__init__)
+        return sorted(
+            parameter.name
+            for parameter in signature.parameters.values()
+            if parameter.name != "self"
+            and parameter.kind not in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD)
+        )
+
+    def get_params(self, deep: bool = True) -> dict[str, Any]:  # noqa: ARG002 - sklearn's signature
+        """The hyperparameters as given to ``__init__`` (no nested estimators to go into)."""
+        return {name: getattr(self, name) for name in self._get_param_names()}
+
+    def set_params(self, **params: Any):
+        """Change hyperparameters by name; returns ``self``."""
+        known = self._get_param_names()
+        for name, value in params.items():
+            if name not in known:
+                raise HyperparameterError(
+                    f"{type(self).__name__} has no parameter {name!r}; its parameters are "
+                    f"{', '.join(known)}."
+                )
+            setattr(self, name, value)
+        return self
+
+    def score(self, X, y, sample_weight=None) -> float:
+        """Accuracy: the share of ``X`` whose digit is predicted right, 0 to 1."""
+        right = self.predict(X) == np.asarray(y)
+        return float(np.average(right, weights=sample_weight))
+
+    def __sklearn_tags__(self):
+        """A classifier's tags, for scikit-learn code (which has scikit-learn imported)."""
+        from sklearn.utils import ClassifierTags, Tags, TargetTags
+
+        return Tags(
+            estimator_type="classifier",
+            target_tags=TargetTags(required=True),
+            classifier_tags=ClassifierTags(),
+        )
+
+    def __repr__(self) -> str:
+        defaults = inspect.signature(type(self).__init__).parameters
+        arguments = ", ".join(
+            f"{name}={value!r}"
+            for name, value in self.get_params().items()
+            if _differs(value, defaults[name].default)
+        )
+        return f"{type(self).__name__}({arguments})"
+
+
+def _differs(value: Any, default: Any) -> bool:
+    """Whether a hyperparameter is not its default (anything that cannot be compared is)."""
+    try:
+        return value is not default and bool(value != default)
+    except (TypeError, ValueError):
+        return True
+
+
+class DigitClassifier(ScikitLearnProtocol):
     """Shared behaviour of every model in the zoo (see the module docstring)."""
 
     family: ClassVar[str] = ""  # registry name, e.g. "scratch-linear"

@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from sklearn.neural_network import MLPClassifier
 from threadpoolctl import threadpool_limits
 
 from mnistkit import archives
@@ -121,6 +120,8 @@ class SklearnMLP(DigitClassifier):
         labels = self._labels(y, len(images))
         first_epoch = not hasattr(self, "estimator_")
         if first_epoch:
+            from sklearn.neural_network import MLPClassifier
+
             self.estimator_ = MLPClassifier(
                 hidden_layer_sizes=settings["hidden_layers"],
                 activation=settings["activation"],
@@ -188,6 +189,7 @@ class SklearnMLP(DigitClassifier):
     # --- its file: skops's archive of the estimator, read with an explicit trusted list --------
 
     file_suffix = ".skops"
+    needs_worker = True  # the server imports no scikit-learn: a worker reads its files
     job_memory_mb = (60.0, 2.2)  # bench/job_memory.py: 80 MB at 10,000 images, 182 at 60,000
     seconds_per_image = 4e-5
 
@@ -243,6 +245,8 @@ class SklearnMLP(DigitClassifier):
     @staticmethod
     def _checked_estimator(estimator, name):
         """A trained MLPClassifier that reads 784 pixels into the ten digits, or why not."""
+        from sklearn.neural_network import MLPClassifier
+
         if not isinstance(estimator, MLPClassifier):
             raise ModelFileError(f"{name} is a skops file but not a mnistkit model file.")
         if getattr(estimator, "n_features_in_", None) != N_PIXELS or not np.array_equal(
