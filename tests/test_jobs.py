@@ -257,6 +257,17 @@ def test_the_run_store_forgets_the_oldest_runs_beyond_its_bytes():
     assert "huge" not in store and store.bytes <= 10_000
 
 
+def test_the_run_store_counts_the_network_a_run_sends_as_arrays():
+    """A Keras or scikit-learn run also keeps its network as packed arrays: that counts too."""
+    store = RunStore(max_bytes=10_000)
+    layer = {"kind": "dense", "weights": {"shape": [10, 10], "data": "A" * 2_500}}
+    for index in range(3):
+        reading = {"network": {"layers": [layer, layer]}, "description": "Keras MLP 10"}
+        store.put(f"run{index}", {"model": b"x" * 1_000, "history": [], "reading": reading})
+    assert store.bytes <= 10_000
+    assert "run0" not in store and len(store) == 1
+
+
 def test_a_run_that_can_never_fit_is_refused_with_what_to_do(queue, sample_fingerprint):
     jobs = queue(memory_limit_mb=100)  # less than the server process alone
     with pytest.raises(MemoryLimitError, match="ready-made model.*smaller family.*sample"):
