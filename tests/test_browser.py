@@ -198,8 +198,30 @@ PICK_AND_PRESS = """async family => {
 }"""
 
 
+# The server's messages reach the page 50 ms apart, as from a server busy with a class: each is
+# handled in its own turn of the page's loop, so a rerun's start is drawn (the old elements marked
+# stale) before its new elements come. A lone test server is so quick that its whole rerun can
+# arrive at once, and the old form is then replaced before anyone could press it.
+SLOW_MESSAGES = """(() => {
+    const Real = window.WebSocket;
+    window.WebSocket = class extends Real {
+        addEventListener(type, listener, ...rest) {
+            if (type !== 'message') return super.addEventListener(type, listener, ...rest);
+            let due = 0;
+            return super.addEventListener(type, event => {
+                due = Math.max(due, performance.now()) + 50;
+                setTimeout(() => listener.call(this, event), due - performance.now());
+            }, ...rest);
+        }
+    };
+})()"""
+
+
 def test_train_pressed_while_the_family_changes_trains_the_chosen_family(sample_server, page):
+    page.add_init_script(SLOW_MESSAGES)
     visit(page, sample_server, "train")  # the form on screen is the first family's
+    page.get_by_role("button", name="Train", exact=True).wait_for()  # the last messages came
+    wait_for_idle(page)
     assert page.evaluate(PICK_AND_PRESS, "scikit-learn MLP") == "pressed"
     ready = page.locator('[data-testid="stAlertContentSuccess"]', has_text="is ready: it reads")
     ready.wait_for()
