@@ -47,9 +47,8 @@ def ready_made(folder: Path) -> dict[str, dict]:
     """Train each family on the sample into ``folder``; its network's size for the browser."""
     from mnistkit import persistence
     from mnistkit.data import load_mnist
-    from mnistkit.network import to_payload
+    from mnistkit.network import payload_size, to_payload
     from mnistkit.training import RunConfig, train
-    from mnistkit.ui.components.live_reader import payload_size
 
     sample = load_mnist("sample")
     sizes = {}

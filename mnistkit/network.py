@@ -142,6 +142,21 @@ def to_payload(network: Network) -> dict:
     }
 
 
+def packed_texts(payload: dict) -> list[str]:
+    """The base64 texts of a payload's weights and biases, layer by layer."""
+    return [
+        layer[part]["data"]
+        for layer in payload["layers"]
+        for part in ("weights", "biases")
+        if part in layer
+    ]
+
+
+def payload_size(payload: dict) -> int:
+    """The bytes of weights a payload carries (base64 decoded)."""
+    return sum(len(base64.b64decode(text)) for text in packed_texts(payload))
+
+
 def from_payload(payload: dict) -> Network:
     """The inverse of ``to_payload`` (weights come back as float32)."""
     try:

@@ -14,11 +14,11 @@ its family up in the registry and hands the file over to that family's ``read_le
 family is told by the settings, never by the suffix. Anything that is not a mnistkit model, is
 damaged, or holds something untrusted raises ``ModelFileError`` with one sentence.
 
-A family that ``needs_worker`` (Keras) is read in a worker process when the caller passes a
-``reader`` (the server does, ``mnistkit.jobs.reader``): the server checks the container and reads
-``mnistkit.json`` itself, the reader loads the file with every family check and sends back the
-network as arrays, and the ``TrainedModel`` keeps the file's bytes, which ``dumps`` hands back
-unchanged. Without a reader (the command line, a worker) the family reads its file here.
+A family that ``needs_worker`` (Keras, scikit-learn) is read in a worker process when the caller
+passes a ``reader`` (the server does, ``mnistkit.jobs.reader``): the server checks the container
+and reads ``mnistkit.json`` itself, the reader loads the file with every family check and sends
+back the network as arrays, and the ``TrainedModel`` keeps the file's bytes, which ``dumps`` hands
+back unchanged. Without a reader (the command line, a worker) the family reads its file here.
 
 Files of format 1 (mnistkit before the families owned their files) are still read: the NumPy
 and scikit-learn files kept their settings inside the family's own data, and each family reads

@@ -1,4 +1,4 @@
-"""One worker process that reads Keras model files for the server, so the server never loads Keras.
+"""One worker process that reads Keras and scikit-learn files for the server, which loads neither.
 
 ``persistence.load(..., reader=FileReader())`` hands the bytes of a file whose family
 ``needs_worker`` to ``FileReader``: a single ``spawn``-ed process (started on first use, then

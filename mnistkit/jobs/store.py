@@ -12,6 +12,8 @@ import threading
 from collections import OrderedDict
 from typing import Any
 
+from mnistkit.network import packed_texts
+
 DEFAULT_MB = 256
 
 
@@ -28,20 +30,11 @@ def default_max_bytes() -> int:
 
 def result_bytes(result: dict[str, Any]) -> int:
     """What a finished run costs to keep: its model file, the network it sends the server as
-    arrays (a Keras or scikit-learn run's ``reading``), and a little for its history."""
-    reading = _text_bytes(result.get("reading"))
-    return len(result["model"]) + reading + 200 * len(result.get("history", ())) + 1024
-
-
-def _text_bytes(value: Any) -> int:
-    """The bytes of the strings in a reading: its weights, base64-packed, are nearly all of it."""
-    if isinstance(value, str | bytes):
-        return len(value)
-    if isinstance(value, dict):
-        return sum(_text_bytes(item) for item in value.values())
-    if isinstance(value, list | tuple):
-        return sum(_text_bytes(item) for item in value)
-    return 0
+    arrays (a Keras or scikit-learn run's ``reading``: its weights as base64 text), and a little
+    for its history."""
+    reading = result.get("reading")
+    arrays = sum(map(len, packed_texts(reading["network"]))) if reading else 0
+    return len(result["model"]) + arrays + 200 * len(result.get("history", ())) + 1024
 
 
 class RunStore:

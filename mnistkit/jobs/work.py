@@ -1,7 +1,7 @@
 """What one job does, wherever it runs: plain settings in, a saved model file's bytes out.
 
-For a family that ``needs_worker`` (Keras), the result also holds the model as arrays
-(``models.reading``), so the server takes the finished model without loading Keras.
+For a family that ``needs_worker`` (Keras, scikit-learn), the result also holds the model as
+arrays (``models.reading``), so the server takes the finished model without loading its framework.
 
 A job's *spec* is plain data, ``{"config": RunConfig.to_dict(), "fingerprint": ...,
 "mnistkit_version": ...}``, so a local worker process and a Dask worker run the same
@@ -147,7 +147,7 @@ def run_job(
         "seconds": trained.seconds,
         "test_accuracy": trained.test_accuracy,
     }
-    if type(trained.model).needs_worker:  # the server keeps it as arrays, never loading Keras
+    if type(trained.model).needs_worker:  # the server keeps it as arrays, loading no framework
         from mnistkit.models import reading
 
         result["reading"] = reading(trained.model)

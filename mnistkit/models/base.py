@@ -213,8 +213,6 @@ class ScikitLearnProtocol:
     the app server holds networks as arrays and imports none of them.
     """
 
-    _estimator_type = "classifier"
-
     @classmethod
     def _get_param_names(cls) -> list[str]:
         """The hyperparameters: ``__init__``'s keyword arguments, as scikit-learn reads them."""
@@ -290,8 +288,8 @@ class DigitClassifier(ScikitLearnProtocol):
     # server has timed runs of its own. A family that declares nothing is assumed expensive.
     job_memory_mb: ClassVar[tuple[float, float]] = (400.0, 2.5)
     seconds_per_image: ClassVar[float] = 5e-5
-    # True when reading its file needs a heavy framework (Keras): the server then has a worker
-    # process read it and keeps the network as arrays (``persistence.load(..., reader=...)``).
+    # True when reading its file needs a heavy framework (Keras, scikit-learn): the server then has
+    # a worker process read it and keeps the network as arrays (``persistence.load(..., reader=)``).
     needs_worker: ClassVar[bool] = False
 
     # --- declaration helpers -------------------------------------------------------------------

@@ -1,8 +1,9 @@
 """A model whose file was read in a worker process, kept in the server as its network of arrays.
 
-A family that ``needs_worker`` (the Keras ones: Keras and JAX take seconds and hundreds of MB to
-import) is never loaded by the server. A worker reads the file, with every check and Keras's
-``safe_mode``, and sends back a *reading*: plain JSON made by ``reading(model)``, the network as
+A family that ``needs_worker`` (the Keras ones and the scikit-learn MLP: Keras and JAX, or
+scikit-learn with pandas and pyarrow, take seconds and hundreds of MB to import) is never loaded
+by the server. A worker reads the file, with every check (Keras's ``safe_mode``, skops's trusted
+types), and sends back a *reading*: plain JSON made by ``reading(model)``, the network as
 ``mnistkit.network.to_payload`` gives it, the model's description and parameter count. The
 server wraps that in a ``NetworkClassifier``: the same protocol as every family (``predict``,
 ``predict_proba``, ``to_network``, ``describe``, ``count_parameters``; ``family`` and

@@ -8,7 +8,6 @@ and session; after that each rerun sends only the model's key and the server's o
 
 from __future__ import annotations
 
-import base64
 from pathlib import Path
 
 import numpy as np
@@ -71,16 +70,6 @@ def _payload(entry: ModelEntry) -> dict | None:
         return to_payload(entry.trained.model.to_network())
     except (NotImplementedError, NetworkError, AttributeError):
         return None
-
-
-def payload_size(payload: dict) -> int:
-    """The bytes of weights a payload carries (base64 decoded)."""
-    return sum(
-        len(base64.b64decode(layer[part]["data"]))
-        for layer in payload["layers"]
-        for part in ("weights", "biases")
-        if part in layer
-    )
 
 
 def live_reader(entry: ModelEntry, official: dict | None) -> None:
