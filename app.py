@@ -12,7 +12,7 @@ from streamlit.starlette import App
 
 from mnistkit.memory import limit_allocator_arenas
 from mnistkit.ui.classroom import class_session
-from mnistkit.ui.serving import FrontendFromMemory
+from mnistkit.ui.serving import FrontendFromMemory, slower_config_polling
 from mnistkit.ui.sidebar import show_sidebar
 
 
@@ -53,4 +53,5 @@ def main() -> None:
 if __name__ == "__main__":
     main()
 else:  # imported by `streamlit run`, once, before any visitor comes
+    slower_config_polling()
     app = App(__file__, middleware=[Middleware(FrontendFromMemory)])

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import gzip
 import http.client
+import os
 import re
+import time
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -97,3 +99,32 @@ def test_the_server_parses_http_and_runs_its_loop_in_c(server):
     }
     assert {"parser", "loop"} <= mapped, "httptools' parser or uvloop's loop is not in the server"
     assert "/httptools/" in maps and "/uvloop/" in maps
+
+
+def test_a_changed_config_file_is_still_noticed_with_the_slower_polling(tmp_path):
+    """Streamlit polls config.toml; mnistkit only slows the polling (an idle server's main cost),
+    so a teacher's change to the file still reaches the running server, seconds later."""
+    import threading
+
+    from streamlit.watcher import polling_path_watcher
+
+    from mnistkit.ui.serving import CONFIG_POLL_SECONDS, slower_config_polling
+
+    before = polling_path_watcher._POLLING_PERIOD_SECS
+    assert slower_config_polling(), "this Streamlit's watcher no longer has its polling period"
+    try:
+        assert polling_path_watcher._POLLING_PERIOD_SECS == CONFIG_POLL_SECONDS
+        config = tmp_path / "config.toml"
+        config.write_text('[theme]\nbase = "light"\n')
+        changed = threading.Event()
+        watcher = polling_path_watcher.PollingPathWatcher(
+            str(config), lambda _path: changed.set(), allow_nonexistent=True
+        )
+        try:
+            config.write_text('[theme]\nbase = "dark"\n')
+            os.utime(config, (time.time() + 5, time.time() + 5))  # a coarse clock still sees it
+            assert changed.wait(3 * CONFIG_POLL_SECONDS + 5), "the changed file was not noticed"
+        finally:
+            watcher.close()
+    finally:
+        polling_path_watcher._POLLING_PERIOD_SECS = before

@@ -77,3 +77,23 @@ class FrontendFromMemory:
         smaller = len(packed) < 0.9 * len(plain)  # fonts and pictures are packed already
         self.ready[path] = entry = (guessed.encode(), packed if smaller else plain, smaller)
         return entry
+
+
+# Streamlit polls each config.toml (the project's and the user's, existing or not) five times a
+# second for the whole life of the server, whatever server.fileWatcherType says: about half of
+# what an idle server spends. A class server reads a changed config.toml within seconds instead.
+CONFIG_POLL_SECONDS = 3.0
+
+
+def slower_config_polling(seconds: float = CONFIG_POLL_SECONDS) -> bool:
+    """Have Streamlit's polling file watchers look every ``seconds`` instead of every 0.2 s.
+
+    Streamlit reads the period at each look, so this holds for watchers already running. It
+    returns False, and changes nothing, on a Streamlit whose watcher no longer has that setting.
+    """
+    from streamlit.watcher import polling_path_watcher
+
+    if not isinstance(getattr(polling_path_watcher, "_POLLING_PERIOD_SECS", None), float):
+        return False
+    polling_path_watcher._POLLING_PERIOD_SECS = float(seconds)
+    return True
