@@ -100,6 +100,25 @@ def test_a_visitor_can_leave_during_a_run_and_finds_the_model_on_return():
     assert f"{name}** is ready: it reads" in texts(dan)
 
 
+def test_a_run_is_followed_once_on_the_train_page_and_in_the_sidebar_elsewhere():
+    """Train shows the run as it goes, so its sidebar does not follow it a second time (each
+    follower is a rerun every second for the server); other pages follow it in the sidebar."""
+    fay = visitor()
+    press_train(fay, epochs=60, seed=7)
+    fay.run()  # the sidebar was drawn before the press; the next run shows the run there
+    sidebar = lambda at: [str(c.value) for c in at.sidebar.caption]  # noqa: E731
+    assert "Your run: its progress is on this page" in sidebar(fay)
+    assert not any(re.match(r"Your run: (number|epoch)", c) for c in sidebar(fay))
+    assert re.search(r"number \*\*1\*\* in the queue|Starting the run|Epoch \d+ of 60", texts(fay))
+    fay.switch_page("pages/data.py").run()
+    assert any(
+        re.match(r"Your run: (number \d+ in the queue|epoch \d+ of 60)", c) for c in sidebar(fay)
+    )
+    fay.switch_page("pages/train.py").run()
+    fay.button(key="job_stop").click().run()
+    assert "nothing from that run was kept" in texts(fay)
+
+
 def test_a_second_run_while_one_waits_is_refused_in_a_sentence():
     eve = visitor()
     press_train(eve, epochs=60, seed=5)

@@ -9,11 +9,12 @@ from mnistkit.ui.classroom import status_in_sidebar
 from mnistkit.ui.data import current_dataset
 
 
-def show_sidebar(load_ready_made: bool = True) -> None:
+def show_sidebar(load_ready_made: bool = True, page: str = "") -> None:
     """Show the data source and the visitor's models in the sidebar.
 
     With ``load_ready_made=False`` (the home page) ready-made models are only counted, not
-    loaded, so that the first page stays quick: loading a Keras model imports Keras.
+    loaded, so that the first page stays quick: loading a Keras model imports Keras. ``page``
+    is the page's address (``train``, ``draw``, ...).
     """
     ticket = st.session_state.get("mnistkit_job_ticket")  # ui.jobs.TICKET_KEY
     if ticket is not None:  # a run that has just finished joins the list shown below
@@ -38,4 +39,7 @@ def show_sidebar(load_ready_made: bool = True) -> None:
         if st.session_state.get("mnistkit_job_ticket") is not None:  # ui.jobs.TICKET_KEY
             from mnistkit.ui import jobs
 
-            jobs.sidebar_progress()
+            if page == "train":  # the page shows the run as it goes, refreshed each second
+                st.caption("Your run: its progress is on this page")
+            else:
+                jobs.sidebar_progress()
