@@ -12,7 +12,11 @@ from streamlit.starlette import App
 
 from mnistkit.memory import limit_allocator_arenas
 from mnistkit.ui.classroom import class_session
-from mnistkit.ui.serving import FrontendFromMemory, slower_config_polling
+from mnistkit.ui.serving import (
+    FrontendFromMemory,
+    slower_config_polling,
+    sweeping_departed_sessions,
+)
 from mnistkit.ui.sidebar import show_sidebar
 
 
@@ -54,4 +58,8 @@ if __name__ == "__main__":
     main()
 else:  # imported by `streamlit run`, once, before any visitor comes
     slower_config_polling()
-    app = App(__file__, middleware=[Middleware(FrontendFromMemory)])
+    app = App(
+        __file__,
+        middleware=[Middleware(FrontendFromMemory)],
+        lifespan=sweeping_departed_sessions,
+    )

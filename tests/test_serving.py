@@ -128,3 +128,34 @@ def test_a_changed_config_file_is_still_noticed_with_the_slower_polling(tmp_path
             watcher.close()
     finally:
         polling_path_watcher._POLLING_PERIOD_SECS = before
+
+
+@pytest.mark.browser
+def test_the_sessions_of_visitors_who_left_are_shut_down_once_their_time_is_up(chromium):
+    """Streamlit keeps a closed tab's session for disconnectedSessionTTL (for a reload), then
+    drops it only when another visitor leaves: the last of a class to go stayed in memory for
+    good. The server now shuts such sessions down itself, a few seconds after their time."""
+    from browser_helpers import launch, wait_for_idle
+    from playwright.sync_api import sync_playwright
+
+    from mnistkit.ui.serving import SESSION_SWEEP_SECONDS
+
+    environment = {"MNISTKIT_DATA": "sample", "MNISTKIT_MODELS_DIR": ""}
+    log = ROOT / "artifacts" / "server-departed.log"
+    ttl = ["--server.disconnectedSessionTTL", "2"]
+    with streamlit_server(environment, log, options=ttl) as server, sync_playwright() as pw:
+        browser = launch(pw, chromium)
+        for _ in range(2):  # the second visitor leaves last: nobody comes after them
+            page = browser.new_page()
+            page.goto(f"{server.url}/draw")
+            wait_for_idle(page, timeout=120_000)
+            page.close()
+        browser.close()
+        deadline = time.monotonic() + 2 + 4 * SESSION_SWEEP_SECONDS + 30
+        forgotten = 0
+        while time.monotonic() < deadline and forgotten < 2:
+            time.sleep(1)
+            counts = re.findall(r"Forgot (\d+) session\(s\) of visitors who left", log.read_text())
+            forgotten = sum(int(count) for count in counts)
+        assert forgotten == 2, f"sessions shut down: {forgotten} of 2; the log:\n{log.read_text()}"
+        assert "Traceback" not in log.read_text()

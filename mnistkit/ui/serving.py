@@ -10,9 +10,16 @@ anything else goes on to Streamlit unchanged.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import gzip
 import mimetypes
+from collections.abc import AsyncIterator
 from pathlib import Path
+
+from streamlit.logger import get_logger
+
+LOGGER = get_logger(__name__)  # the server's log, e.g. the terminal running `streamlit run`
 
 # Streamlit's own answer for these files: cache for a year, the name changes with the content
 CACHE_CONTROL = b"public, immutable, max-age=31536000"
@@ -97,3 +104,55 @@ def slower_config_polling(seconds: float = CONFIG_POLL_SECONDS) -> bool:
         return False
     polling_path_watcher._POLLING_PERIOD_SECS = float(seconds)
     return True
+
+
+# Streamlit keeps a visitor's session for server.disconnectedSessionTTL after their tab closes,
+# so a reload gets it back. The sessions that have outlived it are dropped only when another
+# visitor leaves, so the last of a class to go stayed in memory, with their drawings and models
+# (about 50 MB for a class of 30), until somebody else came and went. The server looks for them.
+SESSION_SWEEP_SECONDS = 10.0
+
+
+def forget_departed_sessions() -> int:
+    """Shut down the kept sessions whose time has run out; how many there were.
+
+    Streamlit would drop them at the next visitor's leaving, without shutting them down (their
+    pictures stayed in its media store). Nothing happens on a Streamlit without that store.
+    """
+    from streamlit.runtime import Runtime
+
+    if not Runtime.exists():
+        return 0
+    manager = getattr(Runtime.instance(), "_session_mgr", None)
+    kept = getattr(getattr(manager, "_session_storage", None), "_cache", None)
+    expire = getattr(kept, "expire", None)
+    if not callable(expire):
+        return 0
+    lock = getattr(manager, "_storage_lock", None) or contextlib.nullcontext()
+    with lock:
+        departed = expire()
+    for _session_id, info in departed:
+        info.session.shutdown()
+    return len(departed)
+
+
+@contextlib.asynccontextmanager
+async def sweeping_departed_sessions(_app) -> AsyncIterator[None]:
+    """The app's lifespan: every few seconds, forget the sessions of visitors long gone."""
+    sweeper = asyncio.create_task(_sweep())
+    try:
+        yield
+    finally:
+        sweeper.cancel()
+
+
+async def _sweep() -> None:
+    while True:
+        await asyncio.sleep(SESSION_SWEEP_SECONDS)
+        try:
+            departed = forget_departed_sessions()
+        except Exception:  # noqa: BLE001 - a failed sweep must never stop the server
+            LOGGER.exception("Forgetting departed visitors' sessions failed; trying again later")
+            continue
+        if departed:
+            LOGGER.info("Forgot %d session(s) of visitors who left", departed)
