@@ -50,7 +50,7 @@ def main() -> None:
     ]
     current = st.navigation(pages)
     class_session()  # a learner who joined a class gets their saved work back
-    show_sidebar(load_ready_made=current.url_path != "", page=current.url_path)  # home: light
+    show_sidebar(current.url_path)  # the home page stays light
     current.run()
 
 

@@ -229,10 +229,14 @@ def _progress_fragment() -> None:
         st.button("Stop", icon=":material/stop:", key="job_stop", on_click=stop)
 
 
-def sidebar_progress() -> None:
-    """A line in the sidebar while the visitor's run waits or trains, on every page."""
-    collect()
-    if active():
+def sidebar_progress(page: str) -> None:
+    """A line in the sidebar while the visitor's run waits or trains (the sidebar has just
+    collected a finished one); on Train, whose page shows the run, it follows it only there."""
+    if not active():
+        return
+    if page == "train":  # the page's progress() reruns each second; one follower is enough
+        st.caption("Your run: its progress is on this page")
+    else:
         _sidebar_fragment()
 
 

@@ -9,12 +9,12 @@ from mnistkit.ui.classroom import status_in_sidebar
 from mnistkit.ui.data import current_dataset
 
 
-def show_sidebar(load_ready_made: bool = True, page: str = "") -> None:
-    """Show the data source and the visitor's models in the sidebar.
+def show_sidebar(page: str) -> None:
+    """Show the data source and the visitor's models in the sidebar of ``page`` (its address:
+    ``""`` for home, ``train``, ``draw``, ...).
 
-    With ``load_ready_made=False`` (the home page) ready-made models are only counted, not
-    loaded, so that the first page stays quick: loading a Keras model imports Keras. ``page``
-    is the page's address (``train``, ``draw``, ...).
+    On the home page ready-made models are only counted, not loaded, so that the first page
+    stays quick: loading a Keras model imports Keras.
     """
     ticket = st.session_state.get("mnistkit_job_ticket")  # ui.jobs.TICKET_KEY
     if ticket is not None:  # a run that has just finished joins the list shown below
@@ -25,7 +25,7 @@ def show_sidebar(load_ready_made: bool = True, page: str = "") -> None:
         st.caption("**Digits in use**")
         st.caption(current_dataset().headline)
         st.caption("**Models in this session**")
-        entries = state.all_models(load_ready_made=load_ready_made)
+        entries = state.all_models(load_ready_made=page != "")
         for entry in entries:
             st.caption(f"• {entry.label}")
         waiting = not st.session_state.get(state.READY_MADE_SEEN_KEY)
@@ -39,7 +39,4 @@ def show_sidebar(load_ready_made: bool = True, page: str = "") -> None:
         if st.session_state.get("mnistkit_job_ticket") is not None:  # ui.jobs.TICKET_KEY
             from mnistkit.ui import jobs
 
-            if page == "train":  # the page shows the run as it goes, refreshed each second
-                st.caption("Your run: its progress is on this page")
-            else:
-                jobs.sidebar_progress()
+            jobs.sidebar_progress(page)
