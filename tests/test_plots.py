@@ -85,6 +85,24 @@ def test_training_figure_leaves_out_validation_when_there_was_none():
     ]
 
 
+def test_a_followed_runs_curves_grow_in_place_into_the_figure_built_afresh():
+    import plotly.io as pio
+
+    history = [
+        {"loss": 1 / epoch, "train_accuracy": 0.5 + epoch / 40, "validation_accuracy": 0.6}
+        for epoch in range(1, 15)
+    ]
+    figure = plots.training_figure(history[:1])
+    for epoch in (2, 3, 11, 14):  # the page looks when it can, not at every epoch
+        assert plots.update_training_figure(figure, history[:epoch])
+        assert pio.to_json(figure, validate=False) == pio.to_json(
+            plots.training_figure(history[:epoch]), validate=False
+        )
+    # a run without held-out digits draws one accuracy curve fewer: built again, not grown
+    without = [{**row, "validation_accuracy": None} for row in history]
+    assert not plots.update_training_figure(plots.training_figure(history[:2]), without[:3])
+
+
 def test_every_figure_titles_its_axes():
     rng = np.random.default_rng(0)
     figures = [

@@ -64,6 +64,24 @@ def test_the_frontend_comes_gzipped_from_memory_exactly_as_streamlit_ships_it(se
         assert response.getheader("Content-Type").startswith(("text/javascript", "application/"))
 
 
+def test_scripts_and_style_sheets_are_packed_before_any_visitor_asks(tmp_path):
+    from mnistkit.ui.serving import FrontendFromMemory
+
+    (tmp_path / "static" / "js").mkdir(parents=True)
+    script = "const ink = 1;\n" * 2000
+    (tmp_path / "static" / "js" / "index.abc.js").write_text(script)
+    (tmp_path / "static" / "main.css").write_text("body { color: ink; }\n" * 500)
+    (tmp_path / "static" / "logo.png").write_bytes(os.urandom(2000))
+    frontend = FrontendFromMemory(app=None, directory=str(tmp_path), base_url="")
+    deadline = time.monotonic() + 30
+    while len(frontend.ready) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)  # the packing runs in a thread of its own, as the server starts
+    assert set(frontend.ready) == {"/static/js/index.abc.js", "/static/main.css"}  # no pictures
+    content_type, body, packed = frontend.ready["/static/js/index.abc.js"]
+    assert packed and gzip.decompress(body).decode() == script
+    assert content_type.startswith(b"text/javascript")
+
+
 def test_a_client_that_takes_no_gzip_gets_the_plain_file(server):
     script = main_script(server)
     response, body = fetch(server, script, gzipped=False)

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 import streamlit as st
 
-from mnistkit.ui import limits, memo, state
+from mnistkit.ui import limits, state
 from mnistkit.ui.data import _shared_dataset, current_dataset
 
 if TYPE_CHECKING:  # the sidebar imports this module on every page, the light home page too
@@ -31,7 +31,14 @@ LAST_RUN_KEY = "mnistkit_last_run"  # the Train page's "NAME is ready" (as in ui
 SERIES_KEY = "mnistkit_job_series"
 PART_KEY = "mnistkit_job_part"
 FINISHED_PARTS_KEY = "mnistkit_job_finished_parts"
+# How often a visitor's page looks at their run. A running run shows each epoch within a
+# second; a waiting one changes only when a run ahead of it ends, so its place is looked at
+# less often, as is the sidebar's line on other pages: with a class in the queue, these looks
+# are most of what the server spends on the ones waiting (bench/class_bench.py).
+CHART_KEY = "mnistkit_job_chart"  # (ticket, the run's training figure) while a page follows it
 REFRESH_SECONDS = 1.0
+WAITING_REFRESH_SECONDS = 3.0
+SIDEBAR_REFRESH_SECONDS = 3.0
 REUSED = (
     "An identical run (same family, settings, digits, epochs and seed) was already trained on "
     "this server, so its model is ready at once."
@@ -114,6 +121,7 @@ def collect() -> None:
     if status.active:
         return
     st.session_state.pop(TICKET_KEY)
+    st.session_state.pop(CHART_KEY, None)
     part = st.session_state.pop(PART_KEY, None)
     queue.forget(ticket)
     if part is not None and status.state != "done":
@@ -193,15 +201,30 @@ def notice() -> None:
 
 def progress() -> None:
     """The visitor's run as it goes: place and wait, then epochs and curves; and Stop."""
-    if active():
+    if not active():
+        return
+    status = _status(st.session_state[TICKET_KEY])
+    if status is not None and status.state == "waiting":
+        _waiting_fragment()
+    else:
         _progress_fragment()
+
+
+@st.fragment(run_every=WAITING_REFRESH_SECONDS)
+def _waiting_fragment() -> None:
+    """The run's place while it waits; once it starts, the page follows it each second."""
+    _show_progress(waiting=True)
 
 
 @st.fragment(run_every=REFRESH_SECONDS)
 def _progress_fragment() -> None:
+    _show_progress(waiting=False)
+
+
+def _show_progress(waiting: bool) -> None:
     ticket = st.session_state.get(TICKET_KEY)
     status = None if ticket is None else _status(ticket)
-    if status is None or not status.active:
+    if status is None or not status.active or waiting != (status.state == "waiting"):
         st.rerun(scope="app")  # the page, the sidebar and the model list show the result
     with st.container(key="job_progress"):
         if status.state == "waiting":
@@ -219,14 +242,20 @@ def _progress_fragment() -> None:
                 text += f": mean loss {last['loss']:.3f}, {last['seconds']:.1f} s so far"
             st.progress(min(1.0, done / status.epochs), text=text)
             if done:
-                from mnistkit import plots
-
-                history = list(status.history)  # changes once per epoch, not every second
-                figure = memo.once(
-                    "job_chart", (ticket, done), lambda: plots.training_figure(history)
+                st.plotly_chart(
+                    _job_chart(ticket, list(status.history)), width="stretch", key="job_chart"
                 )
-                st.plotly_chart(figure, width="stretch", key="job_chart")
         st.button("Stop", icon=":material/stop:", key="job_stop", on_click=stop)
+
+
+def _job_chart(ticket: str, history: list[dict]):
+    """The run's curves: built once per run, then grown by each epoch in place."""
+    from mnistkit import plots
+
+    held = st.session_state.get(CHART_KEY)
+    if held is None or held[0] != ticket or not plots.update_training_figure(held[1], history):
+        held = st.session_state[CHART_KEY] = (ticket, plots.training_figure(history))
+    return held[1]
 
 
 def sidebar_progress(page: str) -> None:
@@ -240,7 +269,7 @@ def sidebar_progress(page: str) -> None:
         _sidebar_fragment()
 
 
-@st.fragment(run_every=REFRESH_SECONDS)
+@st.fragment(run_every=SIDEBAR_REFRESH_SECONDS)
 def _sidebar_fragment() -> None:
     ticket = st.session_state.get(TICKET_KEY)
     status = None if ticket is None else _status(ticket)

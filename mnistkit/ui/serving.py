@@ -4,8 +4,10 @@ Every new browser fetches about a hundred of Streamlit's script files before the
 Served from disk through Streamlit's stack, that costs the server about 0.12 s of CPU per
 visitor, half of what opening the Draw page costs it. These files never change while the server
 runs and their names carry their content's hash, so they are read once, gzipped once, and sent
-from memory afterwards. Only a fixed list of the package's own files is ever served here;
-anything else goes on to Streamlit unchanged.
+from memory afterwards. The scripts and style sheets are gzipped in a background thread as the
+server starts (about 0.7 s of CPU, 7 MB held), so that no visitor of a class waits for it and
+none of it counts against the class. Only a fixed list of the package's own files is ever
+served here; anything else goes on to Streamlit unchanged.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import asyncio
 import contextlib
 import gzip
 import mimetypes
+import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -47,6 +50,7 @@ class FrontendFromMemory:
             if path.is_file()
         }
         self.ready: dict[str, tuple[bytes, bytes, bool]] = {}  # address -> type, body, gzipped
+        threading.Thread(target=self._read_scripts, name="mnistkit-gzip", daemon=True).start()
 
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] != "http" or scope["method"] not in ("GET", "HEAD"):
@@ -73,6 +77,15 @@ class FrontendFromMemory:
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         body = b"" if scope["method"] == "HEAD" else body
         await send({"type": "http.response.body", "body": body})
+
+    def _read_scripts(self) -> None:
+        """Gzip every script and style sheet ahead of the visitors (zlib lets go of the GIL)."""
+        for path in list(self.files):
+            if path.endswith((".js", ".css")) and path not in self.ready:
+                try:
+                    self._read(path)
+                except OSError:  # a file gone from disk is read, or refused, when asked for
+                    continue
 
     def _read(self, path: str) -> tuple[bytes, bytes, bool]:
         """The file's type and the bytes to send (gzipped where that makes them smaller)."""
