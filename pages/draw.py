@@ -4,7 +4,7 @@ import streamlit as st
 
 from mnistkit.ui.drawing import drawing_pad, picture_upload
 from mnistkit.ui.router import through_the_router
-from mnistkit.ui.teaching import picture_sections, teaching_sections
+from mnistkit.ui.teaching import handwriting_set, picture_sections, teaching_sections
 from mnistkit.ui.training import quick_model
 from mnistkit.ui.widgets import model_picker
 
@@ -31,6 +31,7 @@ if entry is None:
 draw_tab, upload_tab = st.tabs(["Draw with the mouse", "Upload a picture"])
 with draw_tab:
     drawing_pad(entry, below=lambda: teaching_sections(entry))
+    handwriting_set()
 with upload_tab:
     read = picture_upload(entry)
     if read is not None:

@@ -257,6 +257,26 @@ def add_to_set(at: AppTest, label: int) -> AppTest:
     return run(at)
 
 
+def test_add_takes_the_drawing_on_the_pad_when_pressed(on_the_sample, models, sample):
+    at = draw_page(models, None, opened=False)
+    at.selectbox(key="handwriting_label").set_value(7)
+    run(at)
+    at.button(key="handwriting_add").click()  # nothing drawn yet: nothing added, the 7 kept
+    run(at)
+    assert "Draw your 7 on the pad above first" in texts(at.info)
+    assert "handwriting_labels" not in at.session_state
+    assert at.selectbox(key="handwriting_label").value == 7
+    # the set's own part of the page did not rerun with the strokes: the press reads the pad
+    first, last = drawing_of(sample.x_test[0]), drawing_of(sample.x_test[1])
+    at.session_state[DRAWING_KEY] = first
+    at.selectbox(key="handwriting_label").set_value(int(sample.y_test[1]))
+    run(at)
+    at.session_state[DRAWING_KEY] = last  # more strokes after the digit was chosen
+    at.button(key="handwriting_add").click()
+    run(at)
+    np.testing.assert_array_equal(at.session_state["handwriting_images"][0], to_mnist(last))
+
+
 def score_rows(at: AppTest) -> dict[str, list[str]]:
     (table,) = at.table
     frame = table.value

@@ -2,9 +2,11 @@
 model's evidence, a CNN's feature maps, and the learner's own handwriting set.
 
 They read the current drawing from ``st.session_state[DRAWING_KEY]`` (the drawing pad keeps it
-there) and run inside the pad's fragment. The four explaining sections are expanders that work
-only while open; what they compute and draw is kept per drawing and model (``memo``), so a rerun
-that changed neither does not compute or rebuild it again.
+there). The four explaining sections run inside the pad's fragment, as expanders that work only
+while open; what they compute and draw is kept per drawing and model (``memo``), so a rerun that
+changed neither does not compute or rebuild it again. The handwriting set is a fragment of its
+own below them: nothing in it changes with a stroke, so a pen lift does not send it again (about
+a third of what a pen lift sent), and its Add button takes the drawing as it is when pressed.
 """
 
 from __future__ import annotations
@@ -79,8 +81,13 @@ def teaching_sections(entry: ModelEntry) -> None:
     with section("feature_maps") as shown:
         if shown:
             feature_maps(entries, entry, digit)
+
+
+@st.fragment
+def handwriting_set() -> None:
+    """The learner's handwriting set under the pad: it reruns on its own buttons, not per stroke."""
     st.divider()
-    handwriting(entries, digit)
+    handwriting(state.all_models())
 
 
 def picture_sections(entry: ModelEntry, picture, digit: np.ndarray) -> None:
@@ -386,7 +393,7 @@ def feature_maps(
         )
 
 
-def handwriting(entries: list[ModelEntry], digit: np.ndarray | None) -> None:
+def handwriting(entries: list[ModelEntry]) -> None:
     """Label the drawing, add it to the learner's set, and score every model on that set."""
     st.subheader("Your handwriting")
     st.write(
@@ -396,9 +403,8 @@ def handwriting(entries: list[ModelEntry], digit: np.ndarray | None) -> None:
     )
     add_column, file_column = st.columns(2, gap="large")
     with add_column:
-        _label_and_add(digit)
-        if digit is None:
-            st.caption("Draw a digit above first.")
+        _label_and_add(None)  # the pad's drawing, read when the button is pressed
+        st.caption("The button adds the digit on the pad above as it is when you press it.")
     images = st.session_state.get(IMAGES_KEY)
     labels = st.session_state.get(LABELS_KEY)
     with file_column:
@@ -504,7 +510,8 @@ def add_picture(digit: np.ndarray) -> None:
 
 
 def _label_and_add(digit: np.ndarray | None, prefix: str = "") -> None:
-    """The digit the learner meant, and the button that adds ``digit`` to the set with it."""
+    """The digit the learner meant, and the button that adds ``digit`` to the set with it
+    (None: the pad's drawing at the press)."""
     label = st.selectbox(
         "The digit you meant",
         range(10),
@@ -515,7 +522,7 @@ def _label_and_add(digit: np.ndarray | None, prefix: str = "") -> None:
     st.button(
         "Add to my set",
         icon=":material/add:",
-        disabled=digit is None or label is None,
+        disabled=label is None,
         key=prefix + "handwriting_add",
         on_click=_add,
         args=(digit, label, prefix),
@@ -530,9 +537,21 @@ def _show_notice(prefix: str = "") -> None:
         getattr(st, kind)(sentence)
 
 
-def _add(digit: np.ndarray, label: int, prefix: str = "") -> None:
-    """Add the digit to the learner's set, then empty the choice for the next one."""
+def _add(digit: np.ndarray | None, label: int, prefix: str = "") -> None:
+    """Add the digit (None: the pad's drawing) to the learner's set, then empty the choice."""
     notice_key = prefix + NOTICE_KEY
+    if digit is None:
+        drawing = st.session_state.get(DRAWING_KEY)
+        try:
+            digit = None if drawing is None else drawn_digit(drawing)
+        except ImageError:
+            digit = None  # an emptied canvas
+        if digit is None:
+            st.session_state[notice_key] = (
+                "info",
+                f"Draw your {label} on the pad above first, then press Add to my set.",
+            )
+            return  # the chosen digit stays chosen
     st.session_state[prefix + LABEL_KEY] = None
     try:
         images, labels = teaching.add_digit(
