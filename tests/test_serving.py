@@ -177,3 +177,102 @@ def test_the_sessions_of_visitors_who_left_are_shut_down_once_their_time_is_up(c
             forgotten = sum(int(count) for count in counts)
         assert forgotten == 2, f"sessions shut down: {forgotten} of 2; the log:\n{log.read_text()}"
         assert "Traceback" not in log.read_text()
+
+
+@pytest.mark.browser
+def test_the_pens_script_is_gzipped_once_and_then_handed_out_from_memory(
+    browser, sample, tmp_path_factory
+):
+    """The pen's 400 kB script comes through Streamlit's components route, which gzips every
+    answer afresh; the server keeps the first, gzipped once, for the rest of a class."""
+    from browser_helpers import CANVAS, open_page
+
+    from mnistkit import persistence
+    from mnistkit.training import RunConfig, train
+
+    folder = tmp_path_factory.mktemp("ready-made-serving")
+    persistence.save(train(RunConfig("scratch-linear", epochs=2), sample), folder / "linear")
+    environment = {"MNISTKIT_DATA": "sample", "MNISTKIT_MODELS_DIR": str(folder)}
+    log = ROOT / "artifacts" / "server-serving-pen.log"
+    with streamlit_server(environment, log) as server:
+        with open_page(browser, f"{server.url}/draw") as page:
+            page.locator(CANVAS).first.wait_for()  # the pen's script has been fetched and runs
+            fetched = page.evaluate(
+                "() => performance.getEntriesByType('resource').map(e => e.name)"
+                ".filter(n => n.includes('/_stcore/bidi-components/') && n.endsWith('.js'))"
+            )
+        assert fetched, "the page fetched no component script"
+        path = urlparse(fetched[0]).path
+        import importlib.util  # not imported: the pen registers itself with a running server
+
+        package = Path(importlib.util.find_spec("streamlit_drawable_canvas").origin).parent
+        on_disk = next(package.rglob(Path(path).name)).read_bytes()
+        address = urlparse(server.url)
+
+        def get(origin: str, encoding: str = "gzip"):
+            connection = http.client.HTTPConnection(address.hostname, address.port, timeout=30)
+            connection.request("GET", path, headers={"Accept-Encoding": encoding, "Origin": origin})
+            response = connection.getresponse()
+            body = response.read()
+            connection.close()
+            return response, body
+
+        answers = [get(server.url), get(server.url), get("http://elsewhere.example")]
+        for response, body in answers:
+            assert response.status == 200
+            assert response.getheader("Content-Encoding") == "gzip"
+            assert gzip.decompress(body) == on_disk  # byte for byte the component's file
+        (first, kept), (_, again), (_, streamlits) = answers
+        # the copy kept: gzipped once at level 6 with no time stamp (Streamlit packs at level 9
+        # with the time in it, each time)
+        assert kept == again == gzip.compress(on_disk, compresslevel=6, mtime=0)
+        assert streamlits != kept  # another origin is answered by Streamlit itself
+        plain, body = get(server.url, encoding="identity")  # Streamlit's own answer, unpacked
+        assert body == on_disk and plain.getheader("Content-Encoding") is None
+        for header in ("Content-Type", "Cache-Control", "Access-Control-Allow-Origin"):
+            assert first.getheader(header) == plain.getheader(header), header
+        assert "Traceback" not in log.read_text()
+
+
+def test_only_a_components_scripts_found_by_streamlit_are_kept(tmp_path):
+    """What Streamlit refuses (a missing file, an unsafe path) is passed on as Streamlit said it,
+    and kept for no one; pages (.html) and other methods always go to Streamlit."""
+    import asyncio
+
+    from mnistkit.ui.serving import FrontendFromMemory
+
+    (tmp_path / "static").mkdir()
+    asked: list[str] = []
+
+    async def streamlit(scope, receive, send):  # Streamlit's components route, in small
+        asked.append(scope["path"])
+        found = scope["path"].endswith("/pen/index.js")
+        body = b"const pen = 1;\n" * 400 if found else b"not found"
+        headers = [(b"content-type", b"text/javascript"), (b"cache-control", b"public")]
+        await send({"type": "http.response.start", "status": 200 if found else 404,
+                    "headers": headers})  # fmt: skip
+        await send({"type": "http.response.body", "body": body})
+
+    frontend = FrontendFromMemory(app=streamlit, directory=str(tmp_path), base_url="")
+
+    def get(path: str, method: str = "GET") -> tuple[int, bytes]:
+        answer: list = []
+
+        async def send(message):
+            answer.append(message)
+
+        scope = {"type": "http", "method": method, "path": path,
+                 "headers": [(b"accept-encoding", b"gzip")]}  # fmt: skip
+        asyncio.run(frontend(scope, None, send))
+        return answer[0]["status"], b"".join(m.get("body", b"") for m in answer[1:])
+
+    route = "/_stcore/bidi-components"
+    for _ in range(2):
+        status, body = get(f"{route}/pen/index.js")
+        assert status == 200 and gzip.decompress(body) == b"const pen = 1;\n" * 400
+        assert get(f"{route}/pen/missing.js") == (404, b"not found")
+        assert get(f"{route}/pen/index.html")[0] == 404
+        assert get(f"{route}/pen/index.js", method="HEAD")[0] == 200
+    assert asked.count(f"{route}/pen/index.js") == 3  # once for GET, then HEADs only
+    assert asked.count(f"{route}/pen/missing.js") == 2  # a refusal is never kept
+    assert list(frontend.components) == [f"{route}/pen/index.js"]

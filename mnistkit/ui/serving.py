@@ -8,6 +8,11 @@ from memory afterwards. The scripts and style sheets are gzipped in a background
 server starts (about 0.7 s of CPU, 7 MB held), so that no visitor of a class waits for it and
 none of it counts against the class. Only a fixed list of the package's own files is ever
 served here; anything else goes on to Streamlit unchanged.
+
+Custom components' files (the pen's script, 400 kB) come through Streamlit's own route, which
+gzips every answer afresh at level 9: about 35 ms of CPU per visitor for the pen alone. The first
+answer for each such file is taken from Streamlit as it is, checks and headers included, gzipped
+once and kept; later visitors of the same address get that copy.
 """
 
 from __future__ import annotations
@@ -26,6 +31,10 @@ LOGGER = get_logger(__name__)  # the server's log, e.g. the terminal running `st
 
 # Streamlit's own answer for these files: cache for a year, the name changes with the content
 CACHE_CONTROL = b"public, immutable, max-age=31536000"
+COMPONENT_ROUTE = "/_stcore/bidi-components/"  # Streamlit's route for components' files
+COMPONENT_FILES = (".js", ".css", ".mjs")  # kept: never .html, which Streamlit marks no-cache
+COMPONENT_BYTES = 16 << 20  # at most this much of components' files is kept (gzipped)
+COMPONENT_FILE_BYTES = 8 << 20  # a larger file is passed on to Streamlit every time
 
 
 class FrontendFromMemory:
@@ -50,6 +59,10 @@ class FrontendFromMemory:
             if path.is_file()
         }
         self.ready: dict[str, tuple[bytes, bytes, bool]] = {}  # address -> type, body, gzipped
+        self.component_prefix = f"{prefix}{COMPONENT_ROUTE}"
+        # a component file's address -> (the Origin asked with, Streamlit's headers, gzipped body)
+        self.components: dict[str, tuple[bytes | None, list, bytes]] = {}
+        self._component_bytes = 0
         threading.Thread(target=self._read_scripts, name="mnistkit-gzip", daemon=True).start()
 
     async def __call__(self, scope, receive, send) -> None:
@@ -58,12 +71,13 @@ class FrontendFromMemory:
             return
         path = scope["path"]
         if path not in self.files:
-            await self.app(scope, receive, send)
+            if self._keeps_component_file(scope):
+                await self._component_file(scope, receive, send)
+            else:
+                await self.app(scope, receive, send)
             return
         content_type, body, packed = self.ready.get(path) or self._read(path)
-        if packed and not any(
-            name == b"accept-encoding" and b"gzip" in value for name, value in scope["headers"]
-        ):
+        if packed and not _takes_gzip(scope):
             await self.app(scope, receive, send)  # a client that takes no gzip: from disk
             return
         headers = [
@@ -77,6 +91,48 @@ class FrontendFromMemory:
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         body = b"" if scope["method"] == "HEAD" else body
         await send({"type": "http.response.body", "body": body})
+
+    def _keeps_component_file(self, scope) -> bool:
+        path = scope["path"]
+        return (
+            scope["method"] == "GET"
+            and path.startswith(self.component_prefix)
+            and path.endswith(COMPONENT_FILES)
+            and _takes_gzip(scope)
+        )
+
+    async def _component_file(self, scope, receive, send) -> None:
+        """A custom component's script or style sheet: Streamlit's first answer, gzipped once.
+
+        Streamlit's answer carries a CORS header chosen by the request's Origin, so the copy is
+        handed only to requests with the Origin of the first (a class's browsers all share one);
+        any other is answered by Streamlit as usual.
+        """
+        path, origin = scope["path"], _header(scope, b"origin")
+        kept = self.components.get(path)
+        if kept is not None and kept[0] == origin:
+            await _send_gzipped(send, kept[1], kept[2])
+            return
+        if kept is not None:
+            await self.app(scope, receive, send)
+            return
+        plain = {**scope, "headers": [h for h in scope["headers"] if h[0] != b"accept-encoding"]}
+        start, body = await _answer_of(self.app, plain, receive)
+        headers = start.get("headers", [])
+        if (
+            start.get("status") != 200
+            or _value(headers, b"content-encoding") is not None
+            or len(body) > COMPONENT_FILE_BYTES
+        ):
+            await send(start)
+            await send({"type": "http.response.body", "body": body})
+            return
+        packed = await asyncio.to_thread(gzip.compress, body, 6, mtime=0)  # off the loop
+        headers = [h for h in headers if h[0].lower() not in (b"content-length", b"vary")]
+        if path not in self.components and self._component_bytes + len(packed) <= COMPONENT_BYTES:
+            self.components[path] = (origin, headers, packed)
+            self._component_bytes += len(packed)
+        await _send_gzipped(send, headers, packed)
 
     def _read_scripts(self) -> None:
         """Gzip every script and style sheet ahead of the visitors (zlib lets go of the GIL)."""
@@ -97,6 +153,43 @@ class FrontendFromMemory:
         smaller = len(packed) < 0.9 * len(plain)  # fonts and pictures are packed already
         self.ready[path] = entry = (guessed.encode(), packed if smaller else plain, smaller)
         return entry
+
+
+def _header(scope, name: bytes) -> bytes | None:
+    return _value(scope["headers"], name)
+
+
+def _value(headers, name: bytes) -> bytes | None:
+    return next((value for key, value in headers if key.lower() == name), None)
+
+
+def _takes_gzip(scope) -> bool:
+    return any(name == b"accept-encoding" and b"gzip" in value for name, value in scope["headers"])
+
+
+async def _answer_of(app, scope, receive) -> tuple[dict, bytes]:
+    """The start message and whole body of ``app``'s answer to ``scope``."""
+    start: dict = {}
+    chunks: list[bytes] = []
+
+    async def keep(message) -> None:
+        if message["type"] == "http.response.start":
+            start.update(message)
+        elif message["type"] == "http.response.body":
+            chunks.append(message.get("body", b""))
+
+    await app(scope, receive, keep)
+    return start, b"".join(chunks)
+
+
+async def _send_gzipped(send, headers: list, packed: bytes) -> None:
+    extra = [
+        (b"content-length", str(len(packed)).encode()),
+        (b"content-encoding", b"gzip"),
+        (b"vary", b"Accept-Encoding"),
+    ]
+    await send({"type": "http.response.start", "status": 200, "headers": headers + extra})
+    await send({"type": "http.response.body", "body": packed})
 
 
 # Streamlit polls each config.toml (the project's and the user's, existing or not) five times a
