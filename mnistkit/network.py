@@ -115,13 +115,43 @@ def forward(network: Network, images) -> np.ndarray:
     return network.predict_proba(images)
 
 
-def to_payload(network: Network) -> dict:
-    """The network as plain JSON for the browser: float32 arrays as base64 little-endian bytes.
+def to_binary(network: Network) -> tuple[dict, bytes]:
+    """The network for the browser without text: its layout as plain JSON, its arrays as bytes.
 
-    ``{"family", "input_scale", "input_shape", "normalise_output", "layers": [{"kind",
-    "activation", "padding", "pool", "weights": {"shape", "data"}, "biases": {...}}]}``; the
-    browser rebuilds each array with ``new Float32Array(bytes)`` in row-major (C) order.
+    The layout is ``to_payload``'s, with each array as ``{"shape", "offset", "length"}``
+    (counted in float32 values) instead of base64 text; the bytes are every array's float32
+    little-endian values, one after another in that order. The browser views them as one
+    ``Float32Array`` with no decoding at all (base64 cost it 60 ms a network, and a third more
+    to send).
     """
+    layout = _layout(network)
+    blobs: list[bytes] = []
+    offset = 0
+    for layer, entry in zip(network.layers, layout["layers"], strict=True):
+        if layer.weights is None:
+            continue
+        for part, array in (("weights", layer.weights), ("biases", layer.biases)):
+            data = np.ascontiguousarray(array, dtype="<f4")
+            entry[part] = {"shape": list(data.shape), "offset": offset, "length": data.size}
+            blobs.append(data.tobytes())
+            offset += data.size
+    return layout, b"".join(blobs)
+
+
+def from_binary(layout: dict, blob: bytes) -> Network:
+    """The inverse of ``to_binary`` (weights come back as float32)."""
+    values = np.frombuffer(blob, dtype="<f4")
+
+    def array(entry: dict) -> np.ndarray:
+        start, length = int(entry["offset"]), int(entry["length"])
+        if start < 0 or start + length > values.size:
+            raise NetworkError("the network's arrays are cut short")
+        return values[start : start + length].reshape([int(n) for n in entry["shape"]]).copy()
+
+    return _network(layout, array)
+
+
+def _layout(network: Network) -> dict:
     layers = []
     for layer in network.layers:
         entry = {"kind": layer.kind, "activation": layer.activation}
@@ -129,9 +159,6 @@ def to_payload(network: Network) -> dict:
             entry["padding"] = layer.padding
         if layer.kind == "maxpool2d":
             entry["pool"] = layer.pool
-        if layer.weights is not None:
-            entry["weights"] = _packed(layer.weights)
-            entry["biases"] = _packed(layer.biases)
         layers.append(entry)
     return {
         "family": network.family,
@@ -140,6 +167,21 @@ def to_payload(network: Network) -> dict:
         "normalise_output": bool(network.normalise_output),
         "layers": layers,
     }
+
+
+def to_payload(network: Network) -> dict:
+    """The network as plain JSON for the browser: float32 arrays as base64 little-endian bytes.
+
+    ``{"family", "input_scale", "input_shape", "normalise_output", "layers": [{"kind",
+    "activation", "padding", "pool", "weights": {"shape", "data"}, "biases": {...}}]}``; the
+    browser rebuilds each array with ``new Float32Array(bytes)`` in row-major (C) order.
+    """
+    payload = _layout(network)
+    for layer, entry in zip(network.layers, payload["layers"], strict=True):
+        if layer.weights is not None:
+            entry["weights"] = _packed(layer.weights)
+            entry["biases"] = _packed(layer.biases)
+    return payload
 
 
 def packed_texts(payload: dict) -> list[str]:
@@ -159,12 +201,17 @@ def payload_size(payload: dict) -> int:
 
 def from_payload(payload: dict) -> Network:
     """The inverse of ``to_payload`` (weights come back as float32)."""
+    return _network(payload, _unpacked)
+
+
+def _network(payload: dict, array) -> Network:
+    """The network ``payload`` lays out, each of its arrays made by ``array(entry)``."""
     try:
         layers = tuple(
             Layer(
                 kind=entry["kind"],
-                weights=_unpacked(entry["weights"]) if "weights" in entry else None,
-                biases=_unpacked(entry["biases"]) if "biases" in entry else None,
+                weights=array(entry["weights"]) if "weights" in entry else None,
+                biases=array(entry["biases"]) if "biases" in entry else None,
                 activation=entry.get("activation", "linear"),
                 padding=entry.get("padding", "valid"),
                 pool=int(entry.get("pool", 2)),

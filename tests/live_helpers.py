@@ -71,6 +71,34 @@ def browser_forward(page, payload: dict, images: np.ndarray) -> np.ndarray:
     return np.array(result)
 
 
+def browser_forward_message(page, message: bytes, images: np.ndarray, offset: int = 0):
+    """The model key and ten probabilities per image the reader gets from a server ``message``
+    (live_reader.message), handed to it at ``offset`` bytes into a larger buffer, as protobuf
+    hands the browser its bytes (an offset not a multiple of four makes the reader copy)."""
+    import base64
+
+    result = page.evaluate(
+        """([text, offset, images]) => {
+            const raw = Uint8Array.from(atob(text), (c) => c.charCodeAt(0));
+            const buffer = new Uint8Array(raw.length + offset + 3);
+            buffer.set(raw, offset);
+            const bytes = buffer.subarray(offset, offset + raw.length);
+            const message = window.reader.decodeMessage(bytes);
+            const outputs = images.map((image) => {
+                const layers = window.reader.forward(message.network, image);
+                return Array.from(layers[layers.length - 1]);
+            });
+            return {model: message.model, official: message.official, outputs};
+        }""",
+        [
+            base64.b64encode(message).decode(),
+            offset,
+            np.asarray(images, dtype=np.uint8).reshape(len(images), -1).tolist(),
+        ],
+    )
+    return result["model"], result["official"], np.array(result["outputs"])
+
+
 def live_state(page) -> dict:
     """The reader's test contract and the server's answer it was given, as plain values."""
     values = page.locator(LIVE).evaluate(

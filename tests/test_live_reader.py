@@ -114,7 +114,10 @@ def test_the_browser_makes_the_same_28x28_as_to_mnist(bare_page, sample):
 
 def test_the_browser_forward_pass_matches_the_network(bare_page, sample, three_models):
     """Every layer kind and activation, on real test digits: a dense stack and a small CNN."""
-    from mnistkit.network import Layer, Network, to_payload
+    from live_helpers import browser_forward_message
+
+    from mnistkit.network import Layer, Network, to_binary, to_payload
+    from mnistkit.ui.components.live_reader import message
 
     rng = np.random.default_rng(3)
 
@@ -151,6 +154,14 @@ def test_the_browser_forward_pass_matches_the_network(bare_page, sample, three_m
         assert seen.shape == (40, 10)
         np.testing.assert_allclose(seen, expected, atol=1e-5)
         assert (seen.argmax(axis=1) == expected.argmax(axis=1)).all()
+        # as the Draw page sends it: bytes, the arrays viewed in place (or copied when unaligned)
+        official = {"digit": 3, "probabilities": [0.1] * 10, "image": [0] * 784}
+        for offset in (0, 4, 1):
+            model, told, seen = browser_forward_message(
+                bare_page, message("m#1", official, to_binary(network)), images[:10], offset
+            )
+            assert (model, told) == ("m#1", official)
+            np.testing.assert_allclose(seen, expected[:10], atol=1e-5)
 
 
 # --- on the Draw page, with the mouse ----------------------------------------------------------

@@ -7,7 +7,15 @@ import pytest
 from conftest import keras_slow
 
 from mnistkit.models import MODEL_NAMES
-from mnistkit.network import Layer, Network, NetworkError, from_payload, to_payload
+from mnistkit.network import (
+    Layer,
+    Network,
+    NetworkError,
+    from_binary,
+    from_payload,
+    to_binary,
+    to_payload,
+)
 from mnistkit.training import RunConfig, train
 
 SMALL_RUNS = {
@@ -77,6 +85,16 @@ def test_the_browser_payload_reads_the_same(small_model, mnist):
     assert again.family == small_model.config.model
     # float32 weights: the same digits, probabilities within float32's rounding
     assert np.max(np.abs(again.predict_proba(images) - network.predict_proba(images))) <= 1e-4
+    layout, arrays = to_binary(network)
+    assert len(arrays) == 4 * network.parameters  # float32 values, nothing else
+    binary = from_binary(layout, arrays)
+    assert np.array_equal(binary.predict_proba(images), again.predict_proba(images))
+
+
+def test_a_binary_network_cut_short_is_refused_in_words(small_model):
+    layout, arrays = to_binary(small_model.model.to_network())
+    with pytest.raises(NetworkError, match="cut short"):
+        from_binary(layout, arrays[:-8])
 
 
 def test_a_sigmoid_output_is_normalised_like_predict_proba(mnist):

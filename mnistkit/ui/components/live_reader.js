@@ -1,7 +1,9 @@
 // The live reader: reads the pen's drawing in the browser while it moves.
 //
-// In:  data = {model, network (the payload of mnistkit.network.to_payload, or null when this
-//      browser already has it), official ({digit, probabilities, image} from the server, or null)}.
+// In:  data = bytes (live_reader.message): "MNK1", a uint32 header length, a JSON header
+//      {model, network (mnistkit.network.to_binary's layout, or null when this browser already
+//      has it), official ({digit, probabilities, image} from the server, or null)}, then the
+//      network's float32 arrays, viewed in place (decodeMessage).
 // Out: the trigger "need_network" when the browser lacks the network for data.model.
 // Test contract: the root element carries data-testid="live-reading", data-digit,
 // data-probabilities (JSON, ten numbers), data-ms (the last update's compute time) and
@@ -357,12 +359,41 @@ function thicken(ink, width, height, minWidth, inkBox) {
 
 // --- the forward pass (mnistkit/network.py) -----------------------------------------------------
 
-function unpack(entry) {
+function unpack(entry, floats) {
+  if (floats) {
+    const values = floats.subarray(entry.offset, entry.offset + entry.length);
+    if (values.length !== entry.length) throw new Error("the network's arrays are cut short");
+    return { shape: entry.shape, values };
+  }
   const bytes = Uint8Array.from(atob(entry.data), (c) => c.charCodeAt(0));
   return { shape: entry.shape, values: new Float32Array(bytes.buffer) };
 }
 
-export function decodeNetwork(payload) {
+const MAGIC = "MNK1";
+
+// The server's message (live_reader.message, a Uint8Array): {model, official, network}, the
+// network decoded with its arrays viewed in the message's own bytes where they are aligned.
+export function decodeMessage(bytes) {
+  if (!(bytes instanceof Uint8Array) || bytes.length < 8) return {};
+  if (String.fromCharCode(...bytes.subarray(0, 4)) !== MAGIC) return {};
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const length = view.getUint32(4, true);
+  const header = JSON.parse(new TextDecoder().decode(bytes.subarray(8, 8 + length)));
+  if (header.network) {
+    const start = 8 + length;
+    const count = Math.floor((bytes.length - start) / 4);
+    const floats =
+      (bytes.byteOffset + start) % 4 === 0
+        ? new Float32Array(bytes.buffer, bytes.byteOffset + start, count)
+        : new Float32Array(bytes.slice(start, start + 4 * count).buffer);
+    header.network = decodeNetwork(header.network, floats);
+  }
+  return header;
+}
+
+// A network from its payload: to_payload's (arrays as base64 text), or to_binary's layout with
+// ``floats``, the arrays' values.
+export function decodeNetwork(payload, floats = null) {
   return {
     family: payload.family,
     inputScale: payload.input_scale,
@@ -373,8 +404,8 @@ export function decodeNetwork(payload) {
       activation: entry.activation || "linear",
       padding: entry.padding || "valid",
       pool: entry.pool || 2,
-      weights: entry.weights ? unpack(entry.weights) : null,
-      biases: entry.biases ? unpack(entry.biases).values : null,
+      weights: entry.weights ? unpack(entry.weights, floats) : null,
+      biases: entry.biases ? unpack(entry.biases, floats).values : null,
     })),
   };
 }
@@ -611,7 +642,7 @@ class Reader {
   update(data, setTriggerValue) {
     this.setTriggerValue = setTriggerValue;
     if (data.network) {
-      NETWORKS.set(data.model, decodeNetwork(data.network));
+      NETWORKS.set(data.model, data.network);
       while (NETWORKS.size > 4) NETWORKS.delete(NETWORKS.keys().next().value);
     }
     const network = NETWORKS.get(data.model) ?? null;
@@ -965,7 +996,13 @@ export default function (component) {
     reader = new Reader(parentElement);
     READERS.set(parentElement, reader);
   }
-  reader.update(data ?? {}, setTriggerValue);
+  let message = {};
+  try {
+    message = decodeMessage(data);
+  } catch (error) {
+    console.warn("mnistkit live reader: a message it could not read", error);
+  }
+  reader.update(message, setTriggerValue);
   reader.checkPen();
   return () => {
     reader.destroy();

@@ -8,16 +8,19 @@ and session; after that each rerun sends only the model's key and the server's o
 
 from __future__ import annotations
 
+import json
+import struct
 from pathlib import Path
 
 import numpy as np
 import streamlit as st
 
-from mnistkit.network import NetworkError, to_payload
+from mnistkit.network import NetworkError, to_binary
 from mnistkit.ui.state import ModelEntry
 
 HERE = Path(__file__).resolve().parent
 KEY = "live_reader"  # the component's key on the Draw page
+MAGIC = b"MNK1"  # the first four bytes of every message to the browser
 SENT_KEY = "live_reader_networks_sent"  # the model keys whose network this session has sent
 OFF_TEXT = (
     "Live reading is off (it needs JavaScript in a recent browser); the answer still comes each "
@@ -48,8 +51,19 @@ def official_reading(digit: np.ndarray, probabilities) -> dict:
     }
 
 
-def network_payload(entry: ModelEntry) -> dict | None:
-    """The model's network for the browser, or None when its family cannot hand one out.
+def message(model: str, official: dict | None, network: tuple[dict, bytes] | None) -> bytes:
+    """What the browser is sent: ``MAGIC``, the header's length (uint32, little-endian), the
+    header (JSON: ``{"model", "official", "network"}``, padded with spaces to four bytes), then
+    the network's arrays (``mnistkit.network.to_binary``), if any."""
+    layout, arrays = network if network is not None else (None, b"")
+    header = json.dumps({"model": model, "official": official, "network": layout}).encode()
+    header += b" " * (-len(header) % 4)  # the arrays start on a float32's boundary
+    return MAGIC + struct.pack("<I", len(header)) + header + arrays
+
+
+def network_payload(entry: ModelEntry) -> tuple[dict, bytes] | None:
+    """The model's network for the browser (``to_binary``), or None when its family cannot
+    hand one out.
 
     A ready-made model's is made once per server (they are shared and never change); a
     visitor's own model's is made for them alone.
@@ -60,14 +74,14 @@ def network_payload(entry: ModelEntry) -> dict | None:
 
 
 @st.cache_resource(show_spinner=False, max_entries=32)
-def _ready_made_payload(key: str, _entry: ModelEntry) -> dict | None:
+def _ready_made_payload(key: str, _entry: ModelEntry) -> tuple[dict, bytes] | None:
     """``_payload`` of the ready-made model ``key`` names (``_entry`` is not hashed)."""
     return _payload(_entry)
 
 
-def _payload(entry: ModelEntry) -> dict | None:
+def _payload(entry: ModelEntry) -> tuple[dict, bytes] | None:
     try:
-        return to_payload(entry.trained.model.to_network())
+        return to_binary(entry.trained.model.to_network())
     except (NotImplementedError, NetworkError, AttributeError):
         return None
 
@@ -87,7 +101,7 @@ def live_reader(entry: ModelEntry, official: dict | None) -> None:
         )
         return
     _component(
-        data={"model": key, "network": network, "official": official},
+        data=message(key, official, network),
         key=KEY,
         on_need_network_change=_send_again,
         width="stretch",
