@@ -236,7 +236,8 @@ def test_the_pens_script_is_gzipped_once_and_then_handed_out_from_memory(
 
 def test_only_a_components_scripts_found_by_streamlit_are_kept(tmp_path):
     """What Streamlit refuses (a missing file, an unsafe path) is passed on as Streamlit said it,
-    and kept for no one; pages (.html) and other methods always go to Streamlit."""
+    and kept for no one, as is an answer that sets a cookie; pages (.html) and other methods
+    always go to Streamlit."""
     import asyncio
 
     from mnistkit.ui.serving import FrontendFromMemory
@@ -246,9 +247,11 @@ def test_only_a_components_scripts_found_by_streamlit_are_kept(tmp_path):
 
     async def streamlit(scope, receive, send):  # Streamlit's components route, in small
         asked.append(scope["path"])
-        found = scope["path"].endswith("/pen/index.js")
+        found = scope["path"].endswith(("/pen/index.js", "/pen/cookie.js"))
         body = b"const pen = 1;\n" * 400 if found else b"not found"
         headers = [(b"content-type", b"text/javascript"), (b"cache-control", b"public")]
+        if scope["path"].endswith("/pen/cookie.js"):  # an answer with this visitor's cookie
+            headers.append((b"set-cookie", f"visitor={len(asked)}".encode()))
         await send({"type": "http.response.start", "status": 200 if found else 404,
                     "headers": headers})  # fmt: skip
         await send({"type": "http.response.body", "body": body})
@@ -273,6 +276,9 @@ def test_only_a_components_scripts_found_by_streamlit_are_kept(tmp_path):
         assert get(f"{route}/pen/missing.js") == (404, b"not found")
         assert get(f"{route}/pen/index.html")[0] == 404
         assert get(f"{route}/pen/index.js", method="HEAD")[0] == 200
+        status, body = get(f"{route}/pen/cookie.js")
+        assert status == 200 and b"pen" in body
     assert asked.count(f"{route}/pen/index.js") == 3  # once for GET, then HEADs only
+    assert asked.count(f"{route}/pen/cookie.js") == 2  # a cookie is one visitor's: not kept
     assert asked.count(f"{route}/pen/missing.js") == 2  # a refusal is never kept
     assert list(frontend.components) == [f"{route}/pen/index.js"]

@@ -122,6 +122,7 @@ class FrontendFromMemory:
         if (
             start.get("status") != 200
             or _value(headers, b"content-encoding") is not None
+            or _value(headers, b"set-cookie") is not None  # one visitor's, never handed on
             or len(body) > COMPONENT_FILE_BYTES
         ):
             await send(start)
