@@ -254,8 +254,9 @@ async def leave_mid_run(url: str, chromium: str) -> None:
         finally:
             await page.screenshot(path=str(ROOT / "artifacts" / "interrupted-run.png"))
         await page.locator('[data-testid="stSidebarNav"] a', has_text="Draw").click()
+        # the page changes at the next run, which may wait for the run-progress follower's own
+        await page.get_by_role("heading", name="Draw a digit").wait_for(timeout=60_000)
         await wait_for_idle(page)
-        assert await page.get_by_role("heading", name="Draw a digit").is_visible()
         assert await own_models(page) == [first]  # nothing half-trained joins the list
         sidebar = page.locator('[data-testid="stSidebar"]')
         await sidebar.get_by_text(re.compile(r"Your run: epoch \d+ of 60")).wait_for()

@@ -239,6 +239,7 @@ def test_only_a_components_scripts_found_by_streamlit_are_kept(tmp_path):
     and kept for no one, as is an answer that sets a cookie; pages (.html) and other methods
     always go to Streamlit."""
     import asyncio
+    import concurrent.futures
 
     from mnistkit.ui.serving import FrontendFromMemory
 
@@ -266,7 +267,9 @@ def test_only_a_components_scripts_found_by_streamlit_are_kept(tmp_path):
 
         scope = {"type": "http", "method": method, "path": path,
                  "headers": [(b"accept-encoding", b"gzip")]}  # fmt: skip
-        asyncio.run(frontend(scope, None, send))
+        # in a thread of its own: a browser test before may leave this one's loop running
+        with concurrent.futures.ThreadPoolExecutor(1) as thread:
+            thread.submit(asyncio.run, frontend(scope, None, send)).result()
         return answer[0]["status"], b"".join(m.get("body", b"") for m in answer[1:])
 
     route = "/_stcore/bidi-components"
