@@ -57,18 +57,13 @@ def browser_to_mnist(page, gray: np.ndarray) -> np.ndarray | None:
 
 
 def browser_forward(page, payload: dict, images: np.ndarray) -> np.ndarray:
-    """The reader's ten probabilities for each 28x28 image, with the network of ``payload``."""
-    result = page.evaluate(
-        """([payload, images]) => {
-            const network = window.reader.decodeNetwork(payload);
-            return images.map((image) => {
-                const outputs = window.reader.forward(network, image);
-                return Array.from(outputs[outputs.length - 1]);
-            });
-        }""",
-        [payload, np.asarray(images, dtype=np.uint8).reshape(len(images), -1).tolist()],
-    )
-    return np.array(result)
+    """The reader's ten probabilities for each 28x28 image, with the network of ``payload``
+    (``to_payload``'s), sent to it as the Draw page sends a network."""
+    from mnistkit.network import from_payload, to_binary
+    from mnistkit.ui.components.live_reader import message
+
+    network = to_binary(from_payload(payload))
+    return browser_forward_message(page, message("", None, network), images)[2]
 
 
 def browser_forward_message(page, message: bytes, images: np.ndarray, offset: int = 0):

@@ -108,7 +108,7 @@ class FrontendFromMemory:
         handed only to requests with the Origin of the first (a class's browsers all share one);
         any other is answered by Streamlit as usual.
         """
-        path, origin = scope["path"], _header(scope, b"origin")
+        path, origin = scope["path"], _value(scope["headers"], b"origin")
         kept = self.components.get(path)
         if kept is not None and kept[0] == origin:
             await _send_gzipped(send, kept[1], kept[2])
@@ -154,10 +154,6 @@ class FrontendFromMemory:
         smaller = len(packed) < 0.9 * len(plain)  # fonts and pictures are packed already
         self.ready[path] = entry = (guessed.encode(), packed if smaller else plain, smaller)
         return entry
-
-
-def _header(scope, name: bytes) -> bytes | None:
-    return _value(scope["headers"], name)
 
 
 def _value(headers, name: bytes) -> bytes | None:

@@ -360,13 +360,9 @@ function thicken(ink, width, height, minWidth, inkBox) {
 // --- the forward pass (mnistkit/network.py) -----------------------------------------------------
 
 function unpack(entry, floats) {
-  if (floats) {
-    const values = floats.subarray(entry.offset, entry.offset + entry.length);
-    if (values.length !== entry.length) throw new Error("the network's arrays are cut short");
-    return { shape: entry.shape, values };
-  }
-  const bytes = Uint8Array.from(atob(entry.data), (c) => c.charCodeAt(0));
-  return { shape: entry.shape, values: new Float32Array(bytes.buffer) };
+  const values = floats.subarray(entry.offset, entry.offset + entry.length);
+  if (values.length !== entry.length) throw new Error("the network's arrays are cut short");
+  return { shape: entry.shape, values };
 }
 
 const MAGIC = "MNK1";
@@ -391,9 +387,8 @@ export function decodeMessage(bytes) {
   return header;
 }
 
-// A network from its payload: to_payload's (arrays as base64 text), or to_binary's layout with
-// ``floats``, the arrays' values.
-export function decodeNetwork(payload, floats = null) {
+// A network from to_binary's layout and ``floats``, the values of its arrays.
+function decodeNetwork(payload, floats) {
   return {
     family: payload.family,
     inputScale: payload.input_scale,
